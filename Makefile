@@ -1,0 +1,30 @@
+# p2pchat: one binary, two commands. `make run` starts the app, `make test`
+# runs every test (unit, integration, fuzz seeds, browser end-to-end).
+
+GO        ?= go
+STATICCHECK_VERSION ?= v0.8.2
+FUZZTIME  ?= 20s
+
+.PHONY: run build test lint fuzz bench screenshots clean
+
+run:
+	$(GO) run ./cmd/p2pchat
+
+build:
+	$(GO) build -o bin/p2pchat ./cmd/p2pchat
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+lint:
+	gofmt -l . | tee /dev/stderr | (! read)
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+# Bounded fuzzing of every parser of untrusted input.
+fuzz:
+	$(GO) test ./server/signaling -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin
