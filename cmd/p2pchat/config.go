@@ -1,0 +1,109 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/p2pchat/p2pchat/server"
+	"github.com/p2pchat/p2pchat/server/signaling"
+)
+
+// envPrefix starts every flag's environment twin.
+const envPrefix = "P2PCHAT_"
+
+// errHelp is returned after -h printed the usage.
+var errHelp = errors.New("help requested")
+
+// config is everything the command line and environment decide.
+type config struct {
+	addr      string
+	logFormat string
+	server    server.Config
+}
+
+// envName maps a flag name to its environment variable: read-limit ->
+// P2PCHAT_READ_LIMIT.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseConfig reads flags from args, with environment variables (looked up
+// through getenv) as defaults that the command line overrides.
+func parseConfig(args []string, getenv func(string) string) (config, error) {
+	var cfg config
+	var allowOrigin string
+	var msgRate float64
+	sig := signaling.DefaultConfig()
+
+	fs := flag.NewFlagSet("p2pchat", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&cfg.addr, "addr", ":8080", "address to listen on (host:port)")
+	fs.StringVar(&allowOrigin, "allow-origin", "", "comma-separated host patterns allowed to open /ws besides the page's own origin (e.g. example.com,*.example.org)")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
+	fs.Int64Var(&sig.ReadLimit, "read-limit", signaling.DefaultReadLimit, "largest accepted WebSocket message in bytes; larger ones close the connection with 1009")
+	fs.Float64Var(&msgRate, "msg-rate", signaling.DefaultMsgRate, "messages per second per connection (token bucket); 0 turns the limit off")
+	fs.IntVar(&sig.MsgBurst, "msg-burst", signaling.DefaultMsgBurst, "token bucket size for -msg-rate")
+	fs.IntVar(&sig.SendQueue, "send-queue", signaling.DefaultSendQueue, "outgoing messages queued per connection before a slow client is disconnected")
+	fs.DurationVar(&sig.WriteTimeout, "write-timeout", signaling.DefaultWriteTimeout, "time limit for writing one message to a client")
+	fs.DurationVar(&sig.PingInterval, "ping-interval", signaling.DefaultPingInterval, "keep-alive ping period; peers silent for longer are dropped")
+	fs.BoolVar(&sig.Presence, "presence", true, "send the online list to clients that ask for it")
+	fs.DurationVar(&sig.PresenceInterval, "presence-interval", signaling.DefaultPresenceInterval, "how often online-list changes are sent (coalesced)")
+	fs.IntVar(&sig.PresenceMax, "presence-max", signaling.DefaultPresenceMax, "largest online list sent by name; above it only the count is sent")
+	fs.Usage = func() { printUsage(os.Stderr, fs) }
+
+	// Environment first, so that the command line overrides it.
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return cfg, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(os.Stderr, fs)
+			return cfg, errHelp
+		}
+		return cfg, fmt.Errorf("%w (see p2pchat -h)", err)
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q (see p2pchat -h)", fs.Arg(0))
+	}
+	if cfg.logFormat != "text" && cfg.logFormat != "json" {
+		return cfg, fmt.Errorf("-log-format must be text or json, not %q", cfg.logFormat)
+	}
+
+	sig.MsgRate = msgRate
+	if msgRate == 0 {
+		sig.MsgRate = -1 // off
+	}
+	cfg.server.Signaling = sig
+	cfg.server.AllowOrigins = splitList(allowOrigin)
+	return cfg, nil
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+func printUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: p2pchat [flags]\n\nServes the p2pchat web client and its WebSocket signaling server.\nEvery flag can also be set by the environment variable shown.\n\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		fmt.Fprintf(w, "  -%s (env %s, default %q)\n      %s\n", f.Name, envName(f.Name), f.DefValue, f.Usage)
+	})
+}

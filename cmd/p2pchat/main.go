@@ -1,0 +1,108 @@
+// Command p2pchat serves the p2pchat browser client and its WebSocket
+// signaling server from one binary.
+//
+// Every flag has an environment twin: -read-limit is P2PCHAT_READ_LIMIT.
+// A flag given on the command line wins over its environment variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/p2pchat/p2pchat/server"
+)
+
+// shutdownTimeout bounds a graceful stop: clients get a 1001 close, then
+// the process exits even if some never answered.
+const shutdownTimeout = 4 * time.Second
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:], os.Getenv)
+	if err != nil {
+		if errors.Is(err, errHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "p2pchat:", err)
+		os.Exit(2)
+	}
+	log := newLogger(cfg.logFormat, os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("p2pchat stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx is cancelled, then shuts down gracefully.
+func run(ctx context.Context, cfg config, log *slog.Logger) error {
+	srv := server.New(cfg.server, log)
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	logURLs(log, ln.Addr().(*net.TCPAddr), "http")
+
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	// Close the WebSockets first: http.Server.Shutdown cannot see them
+	// (they are hijacked), and the hub refuses new ones from now on.
+	_ = srv.Shutdown(sctx)
+	if err := httpSrv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// newLogger returns a text or JSON slog logger.
+func newLogger(format string, w *os.File) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// logURLs logs every URL the server can be reached at: the point of
+// p2pchat is to open it from another machine, so show the LAN addresses.
+func logURLs(log *slog.Logger, addr *net.TCPAddr, scheme string) {
+	port := addr.Port
+	if !addr.IP.IsUnspecified() {
+		log.Info("p2pchat listening", "url", fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(addr.IP.String(), fmt.Sprint(port))))
+		return
+	}
+	log.Info("p2pchat listening", "url", fmt.Sprintf("%s://localhost:%d", scheme, port))
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		log.Warn("cannot list interface addresses", "err", err)
+		return
+	}
+	for _, a := range addrs {
+		ipnet, ok := a.(*net.IPNet)
+		if !ok || ipnet.IP.IsLoopback() || ipnet.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		log.Info("reachable at", "url", fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(ipnet.IP.String(), fmt.Sprint(port))))
+	}
+}

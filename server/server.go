@@ -1,0 +1,81 @@
+// Package server is p2pchat's HTTP side: the chi router, security headers,
+// the /ws upgrade with its origin check, /healthz, and the embedded client.
+// Everything about the signaling protocol itself lives in server/signaling;
+// this package only accepts connections and hands them over.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/coder/websocket"
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/p2pchat/p2pchat/server/signaling"
+	"github.com/p2pchat/p2pchat/web"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Signaling holds the hub's limits.
+	Signaling signaling.Config
+	// AllowOrigins lists host patterns (path.Match syntax, as
+	// websocket.AcceptOptions.OriginPatterns) accepted for /ws besides the
+	// page's own origin. Empty means same-origin only, which is what stops
+	// another site's page from using a visitor's browser to connect.
+	AllowOrigins []string
+}
+
+// Server serves the client, the signaling WebSocket and health checks.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	hub    *signaling.Hub
+	router chi.Router
+}
+
+// New returns a Server ready to be used as an http.Handler.
+func New(cfg Config, log *slog.Logger) *Server {
+	s := &Server{cfg: cfg, log: log, hub: signaling.NewHub(cfg.Signaling, log)}
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer, securityHeaders)
+	r.Get("/healthz", s.healthz)
+	r.Get("/ws", s.serveWS)
+	r.Handle("/*", web.Handler())
+	s.router = r
+	return s
+}
+
+// Handler returns the root handler.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// Hub returns the signaling hub, for metrics and tests.
+func (s *Server) Hub() *signaling.Hub { return s.hub }
+
+// Shutdown closes every WebSocket with status 1001. http.Server.Shutdown
+// does not do that: it does not know about hijacked connections.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.hub.Shutdown(ctx)
+	return ctx.Err()
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		OriginPatterns: s.cfg.AllowOrigins,
+	})
+	if err != nil {
+		// Accept has already written the HTTP error (403 for a foreign
+		// origin, 426 for a plain GET).
+		s.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	s.hub.Serve(r.Context(), conn, r.RemoteAddr)
+}

@@ -1,0 +1,351 @@
+package signaling
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+
+	"github.com/coder/websocket"
+)
+
+// errRateAbuse ends a connection that keeps sending over the rate limit.
+var errRateAbuse = errors.New("persistent rate limit abuse")
+
+// helloText is the compat "message" of the hello greeting.
+const helloText = "Hello world"
+
+// Hub is the registry of connections and names, the call pairs between
+// them, and the presence state. One mutex guards all of it; nothing under
+// the lock blocks or does I/O.
+type Hub struct {
+	cfg   Config
+	log   *slog.Logger
+	hello []byte
+	stats Stats
+
+	nextID atomic.Uint64
+
+	mu       sync.Mutex
+	closing  bool
+	clients  map[*Client]struct{}
+	byName   map[string]*Client
+	presence presence
+}
+
+// NewHub returns a hub with cfg's limits (zero fields take defaults).
+func NewHub(cfg Config, log *slog.Logger) *Hub {
+	cfg = cfg.withDefaults()
+	h := &Hub{
+		cfg:     cfg,
+		log:     log,
+		clients: make(map[*Client]struct{}),
+		byName:  make(map[string]*Client),
+	}
+	h.hello = mustJSON(helloMessage{Type: "hello", Message: helloText, IceServers: cfg.ICE.HelloServers()})
+	h.presence.init(h)
+	return h
+}
+
+// Stats returns the hub's live counters.
+func (h *Hub) Stats() *Stats { return &h.stats }
+
+// Online returns the number of logged-in names.
+func (h *Hub) Online() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.byName)
+}
+
+// Serve runs one WebSocket connection until it closes: it greets the
+// client, reads and dispatches its messages, and releases everything the
+// connection held when it ends. remote is the client's address, for logs.
+func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, remote string) {
+	conn.SetReadLimit(h.cfg.ReadLimit)
+	c := &Client{hub: h, conn: conn, id: h.nextID.Add(1), remote: remote}
+	if !h.add(c) {
+		conn.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	h.stats.Connections.Add(1)
+	defer h.stats.Connections.Add(-1)
+	h.log.Debug("connection opened", "conn", c.id, "remote", remote)
+
+	c.send(h.hello)
+	c.qmu.Lock()
+	c.pingTimer = time.AfterFunc(h.cfg.PingInterval, c.ping)
+	c.qmu.Unlock()
+
+	err := c.readLoop(ctx)
+
+	c.markDead()
+	c.qmu.Lock()
+	c.pingTimer.Stop()
+	c.qmu.Unlock()
+	h.remove(c)
+	conn.CloseNow()
+	h.log.Debug("connection closed", "conn", c.id, "name", c.name, "status", websocket.CloseStatus(err))
+}
+
+// Shutdown closes every connection with status 1001 (going away) and
+// refuses new ones. It returns when all close handshakes have finished or
+// timed out, or when ctx is done.
+func (h *Hub) Shutdown(ctx context.Context) {
+	h.mu.Lock()
+	h.closing = true
+	clients := make([]*Client, 0, len(h.clients))
+	for c := range h.clients {
+		clients = append(clients, c)
+	}
+	h.mu.Unlock()
+	h.presence.stop()
+
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.conn.Close(websocket.StatusGoingAway, "server shutting down")
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for _, c := range clients {
+			c.conn.CloseNow()
+		}
+		<-done
+	}
+}
+
+func (h *Hub) add(c *Client) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return false
+	}
+	h.clients[c] = struct{}{}
+	return true
+}
+
+// remove releases the client's name at once and tells every call peer.
+func (h *Hub) remove(c *Client) {
+	h.mu.Lock()
+	delete(h.clients, c)
+	if c.name != "" && h.byName[c.name] == c {
+		delete(h.byName, c.name)
+		h.presence.left(c.name)
+	}
+	if c.subscribed {
+		h.presence.unsubscribe(c)
+	}
+	peers := c.peers
+	c.peers = nil
+	for p := range peers {
+		delete(p.peers, c)
+	}
+	h.mu.Unlock()
+
+	if len(peers) > 0 {
+		msg := encodeLeave(c.nameJSON, ReasonOffline)
+		for p := range peers {
+			p.send(msg)
+		}
+	}
+}
+
+// handle dispatches one frame from c.
+func (h *Hub) handle(c *Client, data []byte) {
+	var m inbound
+	if err := parseObject(data, &m); err != nil {
+		h.refuse(c, CodeInvalidJSON, "Invalid message: "+err.Error(), "")
+		return
+	}
+	switch m.Type {
+	case "login":
+		h.login(c, &m)
+	case "offer", "answer", "candidate":
+		h.relay(c, &m)
+	case "leave":
+		h.leave(c, &m)
+	default:
+		// The compat text of the tutorial server, byte for byte.
+		h.refuse(c, CodeUnknownType, "Command not found: "+m.Type, "")
+	}
+}
+
+// parseObject is parse plus the rule that a message is a JSON object.
+func parseObject(data []byte, m *inbound) error {
+	trimmed := bytes.TrimLeftFunc(data, unicode.IsSpace)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return errors.New("not a JSON object")
+	}
+	return parse(data, m)
+}
+
+// refuse sends an error reply and counts it.
+func (h *Hub) refuse(c *Client, code, message, name string) {
+	h.stats.countRefusal(code)
+	c.send(encodeError(code, message, name))
+}
+
+func (h *Hub) refuseLogin(c *Client, code, message string) {
+	h.stats.countRefusal(code)
+	c.send(mustJSON(loginReply{Type: "login", Success: false, Code: code, Message: message}))
+}
+
+func (h *Hub) login(c *Client, m *inbound) {
+	if c.name != "" {
+		h.refuseLogin(c, CodeAlreadyLoggedIn, "Already logged in as "+c.name+".")
+		return
+	}
+	name, err := normalizeName(m.Name)
+	if err != nil {
+		h.refuseLogin(c, CodeInvalidName, "Invalid name: "+err.Error()+".")
+		return
+	}
+	// Credentials are computed outside the lock; they are only sent if
+	// the name is won.
+	reply := mustJSON(loginReply{Type: "login", Success: true, Name: name, IceServers: h.cfg.ICE.LoginServers(name)})
+
+	h.mu.Lock()
+	if _, taken := h.byName[name]; taken {
+		h.mu.Unlock()
+		h.refuseLogin(c, CodeNameTaken, "Name is already taken: "+name+". Please pick another one.")
+		return
+	}
+	h.byName[name] = c
+	c.name = name
+	c.nameJSON = appendString(nil, name)
+	h.presence.joined(name)
+	// The reply and the first presence list are queued under the lock so
+	// that no presence change can overtake them.
+	c.send(reply)
+	if m.Presence && h.cfg.Presence {
+		c.subscribed = true
+		h.presence.subscribe(c)
+	}
+	h.mu.Unlock()
+	h.stats.Logins.Add(1)
+}
+
+// target looks up the named recipient of a relay or leave, refusing what
+// cannot be delivered. It must be called with h.mu held.
+func (h *Hub) targetLocked(c *Client, m *inbound) (*Client, string) {
+	t := h.byName[strings.TrimSpace(m.Name)]
+	switch {
+	case t == nil:
+		return nil, CodeUserNotFound
+	case t == c:
+		return nil, CodeInvalidMessage
+	}
+	return t, ""
+}
+
+func (h *Hub) relay(c *Client, m *inbound) {
+	if c.name == "" {
+		h.refuse(c, CodeNotLoggedIn, "Log in before sending "+m.Type+".", "")
+		return
+	}
+	h.mu.Lock()
+	t, code := h.targetLocked(c, m)
+	if code == "" {
+		if m.Type == "offer" {
+			link(c, t)
+		} else if _, ok := c.peers[t]; !ok {
+			code = CodeNotInCall
+		}
+	}
+	h.mu.Unlock()
+	if code != "" {
+		h.refuseTarget(c, code, m)
+		return
+	}
+	if t.send(encodeRelay(m.Type, m.payload(), c.nameJSON)) {
+		h.stats.countRelay(m.Type)
+	}
+}
+
+func (h *Hub) leave(c *Client, m *inbound) {
+	if c.name == "" {
+		h.refuse(c, CodeNotLoggedIn, "Log in before sending leave.", "")
+		return
+	}
+	h.mu.Lock()
+	t, code := h.targetLocked(c, m)
+	if code == "" {
+		if _, ok := c.peers[t]; ok {
+			unlink(c, t)
+		} else {
+			code = CodeNotInCall
+		}
+	}
+	h.mu.Unlock()
+	if code != "" {
+		h.refuseTarget(c, code, m)
+		return
+	}
+	if t.send(encodeLeave(c.nameJSON, cleanReason(m.Reason))) {
+		h.stats.countRelay("leave")
+	}
+}
+
+// refuseTarget explains why a message to m.Name was not delivered.
+func (h *Hub) refuseTarget(c *Client, code string, m *inbound) {
+	name := strings.TrimSpace(m.Name)
+	var msg string
+	switch code {
+	case CodeUserNotFound:
+		msg = "User " + name + " is not online."
+	case CodeNotInCall:
+		msg = "You are not in a call with " + name + "."
+	default:
+		msg = "You cannot send " + m.Type + " to yourself."
+	}
+	h.refuse(c, code, msg, name)
+}
+
+// link records that a and b share a call. Called with the hub lock held.
+func link(a, b *Client) {
+	if a.peers == nil {
+		a.peers = make(map[*Client]struct{}, 1)
+	}
+	if b.peers == nil {
+		b.peers = make(map[*Client]struct{}, 1)
+	}
+	a.peers[b] = struct{}{}
+	b.peers[a] = struct{}{}
+}
+
+// unlink ends the call between a and b. Called with the hub lock held.
+func unlink(a, b *Client) {
+	delete(a.peers, b)
+	delete(b.peers, a)
+	if len(a.peers) == 0 {
+		a.peers = nil
+	}
+	if len(b.peers) == 0 {
+		b.peers = nil
+	}
+}
+
+// cleanReason keeps a leave reason only if it is a short plain word, so a
+// peer cannot push arbitrary text through the server.
+func cleanReason(r string) string {
+	if len(r) > maxReasonLen {
+		return ""
+	}
+	for _, ch := range r {
+		if !(ch == '-' || ch == '_' || ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9') {
+			return ""
+		}
+	}
+	return r
+}
