@@ -1,0 +1,298 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// readLimit bounds one server message. A full presence list of 1,000 names
+// is the largest thing the server sends; 1 MiB leaves ample room.
+const readLimit = 1 << 20
+
+// dialer opens WebSocket connections, spreading them over several loopback
+// source addresses. One source address has only ~28k ephemeral ports
+// towards one server address, so 100k connections need at least four.
+type dialer struct {
+	url     string
+	clients []*http.Client
+	next    atomic.Uint64
+}
+
+// newDialer checks that target is a loopback WebSocket URL and prepares one
+// HTTP client per source address 127.0.0.2 … 127.0.0.(srcAddrs+1). With
+// srcAddrs 0, or an IPv6 target, the kernel picks the source address.
+func newDialer(target string, srcAddrs int, timeout time.Duration) (*dialer, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, fmt.Errorf("parsing url: %w", err)
+	}
+	if u.Scheme != "ws" && u.Scheme != "http" {
+		return nil, fmt.Errorf("url %q: only ws:// to a loopback address is allowed", target)
+	}
+	ip, err := loopbackIP(u.Hostname())
+	if err != nil {
+		return nil, err
+	}
+	if srcAddrs < 0 || srcAddrs > 250 {
+		return nil, fmt.Errorf("source addresses: %d is not in 0..250", srcAddrs)
+	}
+	d := &dialer{url: target}
+	if ip.To4() == nil || srcAddrs == 0 {
+		d.clients = append(d.clients, newHTTPClient(nil, timeout))
+		return d, nil
+	}
+	for i := range srcAddrs {
+		src := net.IPv4(127, 0, 0, byte(2+i))
+		d.clients = append(d.clients, newHTTPClient(&net.TCPAddr{IP: src}, timeout))
+	}
+	return d, nil
+}
+
+// loopbackIP resolves host and refuses anything that is not loopback: the
+// load tool must never send traffic off the machine.
+func loopbackIP(host string) (net.IP, error) {
+	if host == "localhost" {
+		return net.IPv4(127, 0, 0, 1), nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("host %q: only loopback addresses (127.0.0.0/8, ::1) are allowed", host)
+	}
+	return ip, nil
+}
+
+func newHTTPClient(local *net.TCPAddr, timeout time.Duration) *http.Client {
+	nd := &net.Dialer{Timeout: timeout}
+	if local != nil {
+		nd.LocalAddr = local
+	}
+	return &http.Client{Transport: &http.Transport{
+		DialContext:         nd.DialContext,
+		DisableCompression:  true,
+		MaxIdleConnsPerHost: -1, // an upgraded connection is never pooled anyway
+		ForceAttemptHTTP2:   false,
+	}}
+}
+
+// dial opens one connection and reads the server's hello.
+func (d *dialer) dial(ctx context.Context) (*websocket.Conn, error) {
+	hc := d.clients[d.next.Add(1)%uint64(len(d.clients))]
+	c, resp, err := websocket.Dial(ctx, d.url, &websocket.DialOptions{HTTPClient: hc})
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			body, _ := io.ReadAll(resp.Body)
+			return nil, fmt.Errorf("dialing: HTTP %d %s", resp.StatusCode, bytes.TrimSpace(body))
+		}
+		return nil, fmt.Errorf("dialing: %w", err)
+	}
+	c.SetReadLimit(readLimit)
+	msg, err := readMsg(ctx, c, nil)
+	if err != nil {
+		c.CloseNow()
+		return nil, fmt.Errorf("reading hello: %w", err)
+	}
+	if t := field(msg, "type"); string(t) != "hello" {
+		c.CloseNow()
+		return nil, fmt.Errorf("%w: first message %.80q, want hello", errUnexpected, msg)
+	}
+	return c, nil
+}
+
+var (
+	errUnexpected  = errors.New("unexpected message")
+	errLoginFailed = errors.New("login failed")
+)
+
+// login logs c in as name and waits for the reply.
+func login(ctx context.Context, c *websocket.Conn, name string, presence bool) error {
+	b := make([]byte, 0, 64)
+	b = append(b, `{"type":"login","name":`...)
+	b = strconv.AppendQuote(b, name) // names are ASCII: Go and JSON quoting agree
+	if presence {
+		b = append(b, `,"presence":true`...)
+	}
+	b = append(b, '}')
+	if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+		return fmt.Errorf("sending login: %w", err)
+	}
+	msg, err := readMsg(ctx, c, nil)
+	if err != nil {
+		return fmt.Errorf("reading login reply: %w", err)
+	}
+	if string(field(msg, "type")) != "login" {
+		return fmt.Errorf("%w: %.80q while waiting for login reply", errUnexpected, msg)
+	}
+	if !bytes.Contains(msg, []byte(`"success":true`)) {
+		return fmt.Errorf("%w: %.120q", errLoginFailed, msg)
+	}
+	return nil
+}
+
+// readMsg reads one message into buf (reused if large enough).
+func readMsg(ctx context.Context, c *websocket.Conn, buf []byte) ([]byte, error) {
+	_, r, err := c.Reader(ctx)
+	if err != nil {
+		return buf, err
+	}
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// field returns the string value of the first "key":"…" in msg, or nil.
+// The load tool controls every payload it sends, so a first-match scan is
+// exact for the messages it checks, and far cheaper than decoding JSON on
+// a machine where the tool competes with the server for CPU.
+func field(msg []byte, key string) []byte {
+	i := indexKey(msg, key)
+	if i < 0 || i >= len(msg) || msg[i] != '"' {
+		return nil
+	}
+	j := bytes.IndexByte(msg[i+1:], '"')
+	if j < 0 {
+		return nil
+	}
+	return msg[i+1 : i+1+j]
+}
+
+// intField returns the integer value of the first "key":N in msg.
+func intField(msg []byte, key string) (int64, bool) {
+	i := indexKey(msg, key)
+	if i < 0 {
+		return 0, false
+	}
+	j := i
+	for j < len(msg) && (msg[j] >= '0' && msg[j] <= '9' || msg[j] == '-') {
+		j++
+	}
+	n, err := strconv.ParseInt(string(msg[i:j]), 10, 64)
+	return n, err == nil
+}
+
+// indexKey returns the index just after `"key":` in msg, or -1.
+func indexKey(msg []byte, key string) int {
+	var pat [32]byte
+	p := append(pat[:0], '"')
+	p = append(p, key...)
+	p = append(p, '"', ':')
+	i := bytes.Index(msg, p)
+	if i < 0 {
+		return -1
+	}
+	return i + len(p)
+}
+
+// isTimeout tells whether err is a deadline rather than a refusal.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// errorKinds are the categories every mode counts. Each is an error: a
+// clean run has all of them at zero.
+var errorKinds = []string{"dial", "login-failed", "timeout", "unexpected", "server-error", "send", "closed", "lost"}
+
+// counters counts errors by kind and prints the first few of each, so a
+// failing run shows what went wrong without flooding the terminal.
+type counters struct {
+	n      map[string]*atomic.Int64
+	mu     sync.Mutex
+	shown  map[string]int
+	output io.Writer
+}
+
+const examplesPerKind = 3
+
+func newCounters() *counters {
+	c := &counters{n: map[string]*atomic.Int64{}, shown: map[string]int{}, output: os.Stderr}
+	for _, k := range errorKinds {
+		c.n[k] = new(atomic.Int64)
+	}
+	return c
+}
+
+// add counts n errors of kind, printing err as an example.
+func (c *counters) add(kind string, n int64, err error) {
+	c.n[kind].Add(n)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shown[kind] < examplesPerKind && err != nil {
+		c.shown[kind]++
+		fmt.Fprintf(c.output, "error %s: %v\n", kind, err)
+	}
+}
+
+// classify counts err from a dial or login under the right kind.
+func (c *counters) classify(err error) {
+	switch {
+	case isTimeout(err):
+		c.add("timeout", 1, err)
+	case errors.Is(err, errLoginFailed):
+		c.add("login-failed", 1, err)
+	case errors.Is(err, errUnexpected):
+		c.add("unexpected", 1, err)
+	default:
+		c.add("dial", 1, err)
+	}
+}
+
+func (c *counters) snapshot() (map[string]int64, int64) {
+	m := make(map[string]int64, len(c.n))
+	var total int64
+	for k, v := range c.n {
+		m[k] = v.Load()
+		total += m[k]
+	}
+	return m, total
+}
+
+// raiseNoFile lifts RLIMIT_NOFILE to at least n descriptors, raising the
+// hard limit too when running as root.
+func raiseNoFile(n uint64) error {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return fmt.Errorf("reading RLIMIT_NOFILE: %w", err)
+	}
+	if rl.Cur >= n {
+		return nil
+	}
+	want := rl
+	want.Cur = n
+	if want.Max < n {
+		want.Max = n
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
+		// Not root: take what the hard limit allows.
+		want.Cur, want.Max = min(n, rl.Max), rl.Max
+		if err2 := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err2 != nil {
+			return fmt.Errorf("raising RLIMIT_NOFILE to %d: %w", n, err)
+		}
+		return fmt.Errorf("RLIMIT_NOFILE is %d, below the %d needed: %w", want.Cur, n, err)
+	}
+	return nil
+}

@@ -1,0 +1,232 @@
+// Command p2pchat-load is p2pchat's load generator. It speaks the same
+// WebSocket protocol as any client, only to a loopback address, and every
+// run is bounded in count and time and stops by itself.
+//
+// Modes:
+//
+//	idle   N users connect, log in and stay for -hold; prints connect and
+//	       login latency and, given the server's -pid, its RSS per user.
+//	relay  -pairs caller/callee pairs; callers send offers (~1.2 KB) and
+//	       candidates (~200 B) alternately at -rate per second in all, and
+//	       callees answer every offer. Each payload carries a sequence
+//	       number and its send time, so the receiver measures one-way
+//	       latency, loss and reordering. -idle adds idle users around them.
+//	churn  -concurrency workers connect, log in and disconnect in a loop
+//	       for -duration (or -count logins); prints logins per second.
+//
+// With -pid, CPU time of the server is measured over the run; every mode
+// also reports the CPU used by other processes on the machine, because a
+// figure taken on a busy machine is not a figure.
+//
+// Every unexpected message, timeout, failed login, lost relay or dropped
+// connection is counted (the first few of each kind are printed to
+// stderr). The last line of output is one JSON object with all figures;
+// the exit status is 1 when any error was counted.
+//
+// Client sockets are spread over the source addresses 127.0.0.2 …
+// 127.0.0.(n+1) (-src-addrs), since one source address has only ~28k
+// ephemeral ports towards one server address, and RLIMIT_NOFILE is raised
+// to fit the connections.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// config is the parsed command line.
+type config struct {
+	mode        string
+	url         string
+	users       int
+	pairs       int
+	rate        float64
+	idle        int
+	count       int
+	concurrency int
+	duration    time.Duration
+	warmup      time.Duration
+	drain       time.Duration
+	hold        time.Duration
+	timeout     time.Duration
+	maxTime     time.Duration
+	srcAddrs    int
+	presence    bool
+	pid         int
+	offerSize   int
+	candSize    int
+	prefix      string
+	log         io.Writer
+}
+
+// portsPerSource is how many connections one source address is given:
+// below the ~28k ephemeral ports Linux has by default, with room for
+// sockets in TIME_WAIT.
+const portsPerSource = 20000
+
+func parseFlags(args []string, log io.Writer) (*config, error) {
+	cfg := &config{log: log}
+	fs := flag.NewFlagSet("p2pchat-load", flag.ContinueOnError)
+	fs.SetOutput(log)
+	fs.StringVar(&cfg.mode, "mode", "", "idle, relay or churn (required)")
+	fs.StringVar(&cfg.url, "url", "ws://127.0.0.1:8080/ws", "server WebSocket URL (loopback only)")
+	fs.IntVar(&cfg.users, "users", 1000, "idle: users to log in")
+	fs.IntVar(&cfg.pairs, "pairs", 100, "relay: caller/callee pairs")
+	fs.Float64Var(&cfg.rate, "rate", 10000, "relay: offers+candidates per second, all callers together (callees answer each offer, so relayed messages are 1.5x this)")
+	fs.IntVar(&cfg.idle, "idle", 0, "relay: idle logged-in users to hold around the pairs")
+	fs.IntVar(&cfg.count, "count", 0, "churn: stop after this many logins (0: only -duration bounds the run)")
+	fs.IntVar(&cfg.concurrency, "concurrency", 50, "connections opened in parallel (churn: workers)")
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "relay: measured sending time after the warm-up; churn: run time")
+	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "relay: sending time before measuring starts")
+	fs.DurationVar(&cfg.drain, "drain", 5*time.Second, "relay: how long to wait for messages still in flight; what has not arrived then is lost")
+	fs.DurationVar(&cfg.hold, "hold", 3*time.Second, "idle: how long to hold the users before measuring RSS and leaving")
+	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "limit for each connect and each login")
+	fs.DurationVar(&cfg.maxTime, "max-time", 5*time.Minute, "hard limit for the whole run")
+	fs.IntVar(&cfg.srcAddrs, "src-addrs", -1, "source addresses 127.0.0.2 … to spread client sockets over (-1: one per 20,000 connections; 0: let the kernel pick)")
+	fs.BoolVar(&cfg.presence, "presence", false, "log in with presence:true (presence updates are then expected, not errors)")
+	fs.IntVar(&cfg.pid, "pid", 0, "server PID, to report its RSS and CPU time")
+	fs.IntVar(&cfg.offerSize, "offer-size", 1200, "relay: bytes of an offer or answer frame")
+	fs.IntVar(&cfg.candSize, "candidate-size", 200, "relay: bytes of a candidate frame")
+	fs.StringVar(&cfg.prefix, "prefix", "", "prefix of user names (default: L<pid>- so parallel runs do not collide)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if cfg.prefix == "" {
+		cfg.prefix = "L" + strconv.Itoa(os.Getpid()%100000) + "-"
+	}
+	switch {
+	case cfg.mode != "idle" && cfg.mode != "relay" && cfg.mode != "churn":
+		return nil, fmt.Errorf("-mode must be idle, relay or churn, not %q", cfg.mode)
+	case cfg.concurrency < 1 || cfg.timeout <= 0 || cfg.maxTime <= 0:
+		return nil, errors.New("-concurrency, -timeout and -max-time must be positive")
+	case cfg.mode == "churn" && cfg.duration <= 0 && cfg.count <= 0:
+		return nil, errors.New("churn needs -duration or -count")
+	}
+	if cfg.srcAddrs < 0 {
+		conns := cfg.users
+		switch cfg.mode {
+		case "relay":
+			conns = cfg.idle + 2*cfg.pairs
+		case "churn":
+			// TIME_WAIT sockets hold ports too; the kernel reuses them on
+			// loopback, but spreading costs nothing.
+			conns = portsPerSource
+		}
+		cfg.srcAddrs = min(250, conns/portsPerSource+1)
+	}
+	return cfg, nil
+}
+
+// result holds every figure of a run; it is printed as the last line.
+type result struct {
+	Mode           string           `json:"mode"`
+	OK             bool             `json:"ok"`
+	Errors         int64            `json:"errors"`
+	ErrorKinds     map[string]int64 `json:"error_kinds"`
+	Presence       bool             `json:"presence"`
+	Users          int              `json:"users,omitempty"`
+	Pairs          int              `json:"pairs,omitempty"`
+	IdleUsers      int              `json:"idle_users,omitempty"`
+	Concurrency    int              `json:"concurrency"`
+	RateTarget     float64          `json:"rate_target,omitempty"`
+	Logins         int64            `json:"logins"`
+	LoginsPerSec   float64          `json:"logins_per_s,omitempty"`
+	Connect        *summary         `json:"connect,omitempty"`
+	Login          *summary         `json:"login,omitempty"`
+	SentOffers     int64            `json:"sent_offers,omitempty"`
+	SentCandidates int64            `json:"sent_candidates,omitempty"`
+	SentAnswers    int64            `json:"sent_answers,omitempty"`
+	Received       int64            `json:"relayed_in_window,omitempty"`
+	RelayedPerSec  float64          `json:"relayed_per_s,omitempty"`
+	OfferedPerSec  float64          `json:"offers_candidates_per_s,omitempty"`
+	Latency        *summary         `json:"latency,omitempty"`
+	SenderLagMaxMs float64          `json:"sender_lag_max_ms,omitempty"`
+	PresenceMsgs   int64            `json:"presence_msgs,omitempty"`
+	Server         *serverFigures   `json:"server,omitempty"`
+	CPU            cpuWindow        `json:"cpu"`
+	ElapsedS       float64          `json:"elapsed_s"`
+}
+
+// serverFigures are measured on the server process given by -pid.
+type serverFigures struct {
+	PID           int     `json:"pid"`
+	RSSBeforeKiB  int64   `json:"rss_before_kib,omitempty"`
+	RSSAfterKiB   int64   `json:"rss_after_kib"`
+	RSSPerUserKiB float64 `json:"rss_per_user_kib,omitempty"`
+	CPUPerMsgUs   float64 `json:"cpu_us_per_msg,omitempty"`
+	CPUPerLoginUs float64 `json:"cpu_us_per_login,omitempty"`
+}
+
+// run executes one load run. The figures are returned even with an error.
+func run(ctx context.Context, args []string, log io.Writer) (*result, error) {
+	cfg, err := parseFlags(args, log)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.maxTime)
+	defer cancel()
+	conns := cfg.users
+	if cfg.mode == "relay" {
+		conns = cfg.idle + 2*cfg.pairs
+	} else if cfg.mode == "churn" {
+		conns = 2 * cfg.concurrency
+	}
+	if err := raiseNoFile(uint64(conns) + 1024); err != nil {
+		return nil, err
+	}
+	d, err := newDialer(cfg.url, cfg.srcAddrs, cfg.timeout)
+	if err != nil {
+		return nil, err
+	}
+	errs := newCounters()
+	errs.output = log
+	res := &result{Mode: cfg.mode, Presence: cfg.presence, Concurrency: cfg.concurrency}
+	start := time.Now()
+	switch cfg.mode {
+	case "idle":
+		res.Users = cfg.users
+		err = runIdle(ctx, cfg, d, errs, res)
+	case "relay":
+		res.Pairs, res.IdleUsers, res.RateTarget = cfg.pairs, cfg.idle, cfg.rate
+		err = runRelay(ctx, cfg, d, errs, res)
+	case "churn":
+		err = runChurn(ctx, cfg, d, errs, res)
+	}
+	res.ElapsedS = round3(time.Since(start).Seconds())
+	if ctx.Err() != nil && err == nil {
+		err = fmt.Errorf("run stopped: %w", ctx.Err())
+	}
+	res.ErrorKinds, res.Errors = errs.snapshot()
+	res.OK = res.Errors == 0 && err == nil
+	return res, err
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := run(ctx, os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "p2pchat-load:", err)
+	}
+	if res == nil {
+		os.Exit(2)
+	}
+	fmt.Fprintf(os.Stderr, "errors: %d %v\n", res.Errors, res.ErrorKinds)
+	line, _ := json.Marshal(res)
+	fmt.Println(string(line))
+	if !res.OK {
+		os.Exit(1)
+	}
+}

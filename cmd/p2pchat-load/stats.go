@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// summary is a latency distribution in milliseconds.
+type summary struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50_ms"`
+	P90 float64 `json:"p90_ms"`
+	P99 float64 `json:"p99_ms"`
+	Max float64 `json:"max_ms"`
+}
+
+// samples collects durations from many goroutines. Each goroutine keeps its
+// own slice (no lock on the hot path) and hands it over once with add.
+type samples struct {
+	mu  sync.Mutex
+	all []time.Duration
+}
+
+func (s *samples) add(d []time.Duration) {
+	s.mu.Lock()
+	s.all = append(s.all, d...)
+	s.mu.Unlock()
+}
+
+func (s *samples) summary() summary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return summarize(s.all)
+}
+
+// summarize sorts d in place and returns its percentiles (nearest rank).
+func summarize(d []time.Duration) summary {
+	if len(d) == 0 {
+		return summary{}
+	}
+	slices.Sort(d)
+	at := func(p float64) float64 {
+		i := int(p*float64(len(d))+0.5) - 1
+		i = max(0, min(i, len(d)-1))
+		return ms(d[i])
+	}
+	return summary{N: len(d), P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: ms(d[len(d)-1])}
+}
+
+func ms(d time.Duration) float64 { return round3(float64(d) / float64(time.Millisecond)) }
+
+func round3(f float64) float64 {
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', 3, 64), 64)
+	return r
+}
+
+func (s summary) String() string {
+	return fmt.Sprintf("n=%d p50=%.3fms p90=%.3fms p99=%.3fms max=%.3fms", s.N, s.P50, s.P90, s.P99, s.Max)
+}
+
+// clockTick is USER_HZ, the unit of /proc CPU times. It is 100 on every
+// Linux platform Go supports, and reading it needs cgo (sysconf).
+const clockTick = 100
+
+// procCPU returns the user+system CPU time a process has used so far.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading stat of pid %d: %w", pid, err)
+	}
+	// The command name (field 2) may contain spaces; fields after it are
+	// counted from the closing parenthesis. utime and stime are fields 14, 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parsing stat of pid %d: no command field", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("parsing stat of pid %d: %d fields", pid, len(f))
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("parsing stat of pid %d: bad utime/stime", pid)
+	}
+	return time.Duration(ut+st) * time.Second / clockTick, nil
+}
+
+// procRSS returns a process's resident set size in KiB.
+func procRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading status of pid %d: %w", pid, err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("parsing VmRSS of pid %d: %w", pid, err)
+			}
+			return kib, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}
+
+// machineBusy returns the CPU time all cores have spent busy since boot
+// (everything in /proc/stat's cpu line but idle and iowait).
+func machineBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("reading /proc/stat: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, fmt.Errorf("parsing /proc/stat: unexpected %q", line)
+	}
+	var busy int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 || i >= 8 { // idle, iowait; guest time is already in user
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parsing /proc/stat: %w", err)
+		}
+		busy += n
+	}
+	return time.Duration(busy) * time.Second / clockTick, nil
+}
+
+// cpuMeter measures, over one window, the CPU used by the server (if its
+// PID is known), by this load tool, and by everything else on the machine.
+// The last figure is what tells whether a run was taken on a quiet box.
+type cpuMeter struct {
+	pid                int
+	start              time.Time
+	server, self, busy time.Duration
+}
+
+// cpuWindow is the result of a cpuMeter, in cores (1.0 = one core busy).
+type cpuWindow struct {
+	Seconds     float64 `json:"seconds"`
+	ServerCores float64 `json:"server_cores"`
+	ServerCPUS  float64 `json:"server_cpu_s"`
+	LoadCores   float64 `json:"load_tool_cores"`
+	OtherCores  float64 `json:"other_cores"`
+	MachineCPUs int     `json:"machine_cpus"`
+}
+
+func startCPU(pid int) *cpuMeter {
+	m := &cpuMeter{pid: pid, start: time.Now()}
+	m.server, m.self, m.busy = m.read()
+	return m
+}
+
+// read returns zeros for what it cannot read: a meter is informative and
+// never fails a run.
+func (m *cpuMeter) read() (server, self, busy time.Duration) {
+	if m.pid > 0 {
+		server, _ = procCPU(m.pid)
+	}
+	self, _ = procCPU(os.Getpid())
+	busy, _ = machineBusy()
+	return server, self, busy
+}
+
+func (m *cpuMeter) stop() cpuWindow {
+	server, self, busy := m.read()
+	secs := time.Since(m.start).Seconds()
+	w := cpuWindow{Seconds: round3(secs), MachineCPUs: runtime.NumCPU()}
+	if secs <= 0 {
+		return w
+	}
+	ds, dl, db := server-m.server, self-m.self, busy-m.busy
+	w.ServerCPUS = round3(ds.Seconds())
+	w.ServerCores = round3(ds.Seconds() / secs)
+	w.LoadCores = round3(dl.Seconds() / secs)
+	w.OtherCores = round3(max(0, (db-ds-dl).Seconds()) / secs)
+	return w
+}
+
+func (w cpuWindow) String() string {
+	return fmt.Sprintf("cpu over %.1fs: server %.2f cores, load tool %.2f, other processes %.2f (of %d)",
+		w.Seconds, w.ServerCores, w.LoadCores, w.OtherCores, w.MachineCPUs)
+}
