@@ -24,7 +24,7 @@ type party struct {
 	c        *websocket.Conn
 	name     string
 	peer     string
-	other    *party // the other side of the pair
+	other    *party          // the other side of the pair
 	sent     [3]atomic.Int64 // by msgKind, what this party sent
 	got      [3]atomic.Int64 // by msgKind, what it received
 	lat      []time.Duration
