@@ -56,7 +56,10 @@ func (c *Client) send(msg []byte) bool {
 		c.qmu.Unlock()
 		c.hub.stats.SlowDisconnects.Add(1)
 		c.hub.log.Warn("disconnecting slow client", "conn", c.id, "remote", c.remote)
-		go c.conn.Close(websocket.StatusPolicyViolation, "too slow: send queue full")
+		// A close frame would queue behind the data the client is not
+		// reading, so drop the connection at once; its reader then
+		// releases the name.
+		go c.conn.CloseNow()
 		return false
 	}
 	c.queue = append(c.queue, msg)
@@ -106,15 +109,19 @@ func (c *Client) markDead() {
 }
 
 // ping sends one keep-alive ping and schedules the next. A peer that does
-// not answer within the ping interval is dropped (Ping's expired context
-// closes the connection).
+// not answer within the ping interval is dropped; there is no point in a
+// close handshake with a peer that does not answer.
 func (c *Client) ping() {
 	ctx, cancel := context.WithTimeout(context.Background(), c.hub.cfg.PingInterval)
 	err := c.conn.Ping(ctx)
 	cancel()
+	if err != nil {
+		c.conn.CloseNow()
+		return
+	}
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
-	if err != nil || c.dead {
+	if c.dead {
 		return
 	}
 	c.pingTimer.Reset(c.hub.cfg.PingInterval)

@@ -268,9 +268,12 @@ func (h *Hub) relay(c *Client, m *inbound) {
 		h.refuseTarget(c, code, m)
 		return
 	}
-	if t.send(encodeRelay(m.Type, m.payload(), c.nameJSON)) {
-		h.stats.countRelay(m.Type)
+	if !t.send(encodeRelay(m.Type, m.payload(), c.nameJSON)) {
+		// The target is being disconnected; its name is about to go.
+		h.refuseTarget(c, CodeUserNotFound, m)
+		return
 	}
+	h.stats.countRelay(m.Type)
 }
 
 func (h *Hub) leave(c *Client, m *inbound) {
