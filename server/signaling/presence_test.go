@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"testing/synctest"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
