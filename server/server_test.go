@@ -1,0 +1,172 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func start(t *testing.T, cfg Config) (*Server, *httptest.Server) {
+	t.Helper()
+	s := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+		ts.Close()
+	})
+	return s, ts
+}
+
+func TestHealthz(t *testing.T) {
+	t.Parallel()
+	_, ts := start(t, Config{})
+	resp, err := http.Get(ts.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || string(body) != "ok\n" {
+		t.Fatalf("healthz: %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestSecurityHeadersOnEveryResponse(t *testing.T) {
+	t.Parallel()
+	_, ts := start(t, Config{})
+	for _, path := range []string{"/", "/healthz", "/no-such-file"} {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		csp := resp.Header.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'self'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %q", path, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "http") {
+			t.Errorf("%s: CSP %q allows inline code or another origin", path, csp)
+		}
+		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s: X-Content-Type-Options = %q", path, got)
+		}
+		if got := resp.Header.Get("Referrer-Policy"); got != "no-referrer" {
+			t.Errorf("%s: Referrer-Policy = %q", path, got)
+		}
+	}
+}
+
+func TestIndexServed(t *testing.T) {
+	t.Parallel()
+	_, ts := start(t, Config{})
+	resp, err := http.Get(ts.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "<title>") {
+		t.Fatalf("GET /: %d %.100q", resp.StatusCode, body)
+	}
+}
+
+// dialOrigin opens /ws with the given Origin header.
+func dialOrigin(t *testing.T, ts *httptest.Server, origin string) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h := http.Header{}
+	if origin != "" {
+		h.Set("Origin", origin)
+	}
+	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"
+	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
+	if conn != nil {
+		t.Cleanup(func() { conn.CloseNow() })
+	}
+	return conn, resp, err
+}
+
+func TestWebSocketOriginCheck(t *testing.T) {
+	t.Parallel()
+	_, strict := start(t, Config{})
+	_, open := start(t, Config{AllowOrigins: []string{"chat.example.org", "*.example.net"}})
+	tests := []struct {
+		name   string
+		ts     *httptest.Server
+		origin string
+		ok     bool
+	}{
+		{"same origin", strict, strict.URL, true},
+		{"no origin header (non-browser client)", strict, "", true},
+		{"foreign origin refused", strict, "http://evil.example", false},
+		{"listed origin", open, "https://chat.example.org", true},
+		{"pattern origin", open, "https://a.example.net", true},
+		{"unlisted origin", open, "https://evil.example", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, resp, err := dialOrigin(t, tt.ts, tt.origin)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if _, msg, err := conn.Read(ctx); err != nil || !strings.Contains(string(msg), `"hello"`) {
+					t.Fatalf("no hello: %q %v", msg, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("cross-origin WebSocket accepted")
+			}
+			if resp == nil || resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("want 403, got %v", resp)
+			}
+		})
+	}
+}
+
+func TestShutdownClosesWebSockets(t *testing.T) {
+	t.Parallel()
+	s, ts := start(t, Config{})
+	conn, _, err := dialOrigin(t, ts, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, _, err := conn.Read(ctx); err != nil { // hello
+		t.Fatal(err)
+	}
+	go func() { _ = s.Shutdown(ctx) }()
+	_, _, err = conn.Read(ctx)
+	if got := websocket.CloseStatus(err); got != websocket.StatusGoingAway {
+		t.Fatalf("close status %v (%v), want 1001", got, err)
+	}
+	// New connections are turned away too.
+	conn2, _, err := dialOrigin(t, ts, "")
+	if err == nil {
+		_, _, err = conn2.Read(ctx)
+		if got := websocket.CloseStatus(err); got != websocket.StatusGoingAway {
+			t.Fatalf("new connection after shutdown: %v", err)
+		}
+	}
+}
