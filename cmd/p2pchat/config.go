@@ -23,6 +23,8 @@ type config struct {
 	addr      string
 	logFormat string
 	server    server.Config
+	ice       iceFlags // STUN/TURN lists and the embedded relay (connectivity.go)
+	tls       tlsFlags // HTTPS (tls.go)
 }
 
 // envName maps a flag name to its environment variable: read-limit ->
@@ -53,6 +55,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.BoolVar(&sig.Presence, "presence", true, "send the online list to clients that ask for it")
 	fs.DurationVar(&sig.PresenceInterval, "presence-interval", signaling.DefaultPresenceInterval, "how often online-list changes are sent (coalesced)")
 	fs.IntVar(&sig.PresenceMax, "presence-max", signaling.DefaultPresenceMax, "largest online list sent by name; above it only the count is sent")
+	cfg.ice.register(fs)
+	cfg.tls.register(fs)
 	fs.Usage = func() { printUsage(os.Stderr, fs) }
 
 	// Environment first, so that the command line overrides it.
@@ -79,6 +83,13 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if cfg.logFormat != "text" && cfg.logFormat != "json" {
 		return cfg, fmt.Errorf("-log-format must be text or json, not %q", cfg.logFormat)
+	}
+
+	if err := cfg.ice.check(); err != nil {
+		return cfg, err
+	}
+	if err := cfg.tls.check(); err != nil {
+		return cfg, err
 	}
 
 	sig.MsgRate = msgRate

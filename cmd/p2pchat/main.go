@@ -44,17 +44,30 @@ func main() {
 
 // run serves until ctx is cancelled, then shuts down gracefully.
 func run(ctx context.Context, cfg config, log *slog.Logger) error {
+	iceProvider, relay, err := cfg.ice.start(log)
+	if err != nil {
+		return err
+	}
+	if relay != nil {
+		defer relay.Close()
+	}
+	cfg.server.Signaling.ICE = iceProvider
 	srv := server.New(cfg.server, log)
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
+	ln, scheme, stopRedirect, err := cfg.tls.wrap(ln, log)
+	if err != nil {
+		return err
+	}
+	defer stopRedirect()
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	logURLs(log, ln.Addr().(*net.TCPAddr), "http")
+	logURLs(log, ln.Addr().(*net.TCPAddr), scheme)
 
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
