@@ -57,7 +57,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&sig.PresenceMax, "presence-max", signaling.DefaultPresenceMax, "largest online list sent by name; above it only the count is sent")
 	cfg.ice.register(fs)
 	cfg.tls.register(fs)
-	fs.Usage = func() { printUsage(os.Stderr, fs) }
+	fs.Usage = func() {} // errors say "see p2pchat -h" instead of dumping it
 
 	// Environment first, so that the command line overrides it.
 	var envErr error
