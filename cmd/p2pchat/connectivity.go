@@ -72,6 +72,22 @@ func (f *iceFlags) stunURLs() []string {
 	return splitList(f.stun)
 }
 
+// apply runs the embedded relay if asked and puts the ICE provider and the
+// relay-only test switch into sig. It returns the relay (nil if none) for
+// the caller to close.
+func (f *iceFlags) apply(sig *signaling.Config, log *slog.Logger) (*turnserver.Server, error) {
+	p, relay, err := f.start(log)
+	if err != nil {
+		return nil, err
+	}
+	sig.ICE = p
+	sig.TestRelay = f.relayOnlyTest
+	if f.relayOnlyTest {
+		log.Warn("-allow-relay-only-test is on: pages may force relay-only ICE with ?relay=1; do not use in production")
+	}
+	return relay, nil
+}
+
 // start runs the embedded relay if asked and returns the ICE provider for
 // the hub, and the relay (nil if none) for the caller to close.
 func (f *iceFlags) start(log *slog.Logger) (signaling.ICEProvider, *turnserver.Server, error) {

@@ -43,6 +43,20 @@ func TestHelloCarriesConfiguredSTUN(t *testing.T) {
 	}
 }
 
+func TestHelloTestRelaySwitch(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{{nil, ""}, {[]string{"-allow-relay-only-test"}, "true"}} {
+		base, _ := startBinary(t, tt.args...)
+		c := dialWS(t, base, nil)
+		if got := string(c.read("hello")["testRelay"]); got != tt.want {
+			t.Errorf("%q: hello testRelay = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}
+
 func TestLoginCarriesTURNCredentials(t *testing.T) {
 	t.Parallel()
 	base, _ := startBinary(t, "-stun", "stun:s.example:3478", "-turn", "turn:t.example:3478?transport=udp",

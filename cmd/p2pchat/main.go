@@ -44,14 +44,13 @@ func main() {
 
 // run serves until ctx is cancelled, then shuts down gracefully.
 func run(ctx context.Context, cfg config, log *slog.Logger) error {
-	iceProvider, relay, err := cfg.ice.start(log)
+	relay, err := cfg.ice.apply(&cfg.server.Signaling, log)
 	if err != nil {
 		return err
 	}
 	if relay != nil {
 		defer relay.Close()
 	}
-	cfg.server.Signaling.ICE = iceProvider
 	srv := server.New(cfg.server, log)
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

@@ -74,6 +74,10 @@ type Config struct {
 	PresenceMax int
 	// ICE supplies iceServers; nil means DefaultSTUN only.
 	ICE ICEProvider
+	// TestRelay tells clients in hello ("testRelay":true) that they may
+	// force relay-only ICE from a page URL parameter. For tests of a TURN
+	// relay only: without it, the client ignores the parameter.
+	TestRelay bool
 }
 
 // DefaultConfig returns the configuration p2pchat runs with by default.

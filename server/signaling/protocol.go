@@ -142,6 +142,7 @@ type helloMessage struct {
 	Type       string          `json:"type"`
 	Message    string          `json:"message"`
 	IceServers json.RawMessage `json:"iceServers,omitempty"`
+	TestRelay  bool            `json:"testRelay,omitempty"`
 }
 
 // presenceMessage carries the online list (full) or a coalesced change.
