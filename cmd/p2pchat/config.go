@@ -20,11 +20,13 @@ var errHelp = errors.New("help requested")
 
 // config is everything the command line and environment decide.
 type config struct {
-	addr      string
-	logFormat string
-	server    server.Config
-	ice       iceFlags // STUN/TURN lists and the embedded relay (connectivity.go)
-	tls       tlsFlags // HTTPS (tls.go)
+	addr        string
+	logFormat   string
+	allowOrigin string  // raw -allow-origin list
+	msgRate     float64 // raw -msg-rate; 0 means off
+	server      server.Config
+	ice         iceFlags // STUN/TURN lists and the embedded relay (connectivity.go)
+	tls         tlsFlags // HTTPS (tls.go)
 }
 
 // envName maps a flag name to its environment variable: read-limit ->
@@ -37,26 +39,7 @@ func envName(flagName string) string {
 // through getenv) as defaults that the command line overrides.
 func parseConfig(args []string, getenv func(string) string) (config, error) {
 	var cfg config
-	var allowOrigin string
-	var msgRate float64
-	sig := signaling.DefaultConfig()
-
-	fs := flag.NewFlagSet("p2pchat", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&cfg.addr, "addr", ":8080", "address to listen on (host:port)")
-	fs.StringVar(&allowOrigin, "allow-origin", "", "comma-separated host patterns allowed to open /ws besides the page's own origin (e.g. example.com,*.example.org)")
-	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
-	fs.Int64Var(&sig.ReadLimit, "read-limit", signaling.DefaultReadLimit, "largest accepted WebSocket message in bytes; larger ones close the connection with 1009")
-	fs.Float64Var(&msgRate, "msg-rate", signaling.DefaultMsgRate, "messages per second per connection (token bucket); 0 turns the limit off")
-	fs.IntVar(&sig.MsgBurst, "msg-burst", signaling.DefaultMsgBurst, "token bucket size for -msg-rate")
-	fs.IntVar(&sig.SendQueue, "send-queue", signaling.DefaultSendQueue, "outgoing messages queued per connection before a slow client is disconnected")
-	fs.DurationVar(&sig.WriteTimeout, "write-timeout", signaling.DefaultWriteTimeout, "time limit for writing one message to a client")
-	fs.DurationVar(&sig.PingInterval, "ping-interval", signaling.DefaultPingInterval, "keep-alive ping period; peers silent for longer are dropped")
-	fs.BoolVar(&sig.Presence, "presence", true, "send the online list to clients that ask for it")
-	fs.DurationVar(&sig.PresenceInterval, "presence-interval", signaling.DefaultPresenceInterval, "how often online-list changes are sent (coalesced)")
-	fs.IntVar(&sig.PresenceMax, "presence-max", signaling.DefaultPresenceMax, "largest online list sent by name; above it only the count is sent")
-	cfg.ice.register(fs)
-	cfg.tls.register(fs)
+	fs := cfg.flagSet()
 	fs.Usage = func() {} // errors say "see p2pchat -h" instead of dumping it
 
 	// Environment first, so that the command line overrides it.
@@ -92,13 +75,35 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return cfg, err
 	}
 
-	sig.MsgRate = msgRate
-	if msgRate == 0 {
-		sig.MsgRate = -1 // off
+	cfg.server.Signaling.MsgRate = cfg.msgRate
+	if cfg.msgRate == 0 {
+		cfg.server.Signaling.MsgRate = -1 // off
 	}
-	cfg.server.Signaling = sig
-	cfg.server.AllowOrigins = splitList(allowOrigin)
+	cfg.server.AllowOrigins = splitList(cfg.allowOrigin)
 	return cfg, nil
+}
+
+// flagSet defines every flag, each writing into cfg.
+func (cfg *config) flagSet() *flag.FlagSet {
+	cfg.server.Signaling = signaling.DefaultConfig()
+	sig := &cfg.server.Signaling
+	fs := flag.NewFlagSet("p2pchat", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&cfg.addr, "addr", ":8080", "address to listen on (host:port)")
+	fs.StringVar(&cfg.allowOrigin, "allow-origin", "", "comma-separated host patterns allowed to open /ws besides the page's own origin (e.g. example.com,*.example.org)")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
+	fs.Int64Var(&sig.ReadLimit, "read-limit", signaling.DefaultReadLimit, "largest accepted WebSocket message in bytes; larger ones close the connection with 1009")
+	fs.Float64Var(&cfg.msgRate, "msg-rate", signaling.DefaultMsgRate, "messages per second per connection (token bucket); 0 turns the limit off")
+	fs.IntVar(&sig.MsgBurst, "msg-burst", signaling.DefaultMsgBurst, "token bucket size for -msg-rate")
+	fs.IntVar(&sig.SendQueue, "send-queue", signaling.DefaultSendQueue, "outgoing messages queued per connection before a slow client is disconnected")
+	fs.DurationVar(&sig.WriteTimeout, "write-timeout", signaling.DefaultWriteTimeout, "time limit for writing one message to a client")
+	fs.DurationVar(&sig.PingInterval, "ping-interval", signaling.DefaultPingInterval, "keep-alive ping period; peers silent for longer are dropped")
+	fs.BoolVar(&sig.Presence, "presence", true, "send the online list to clients that ask for it")
+	fs.DurationVar(&sig.PresenceInterval, "presence-interval", signaling.DefaultPresenceInterval, "how often online-list changes are sent (coalesced)")
+	fs.IntVar(&sig.PresenceMax, "presence-max", signaling.DefaultPresenceMax, "largest online list sent by name; above it only the count is sent")
+	cfg.ice.register(fs)
+	cfg.tls.register(fs)
+	return fs
 }
 
 // splitList splits a comma-separated list, dropping empty items.
