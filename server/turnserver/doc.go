@@ -14,8 +14,10 @@
 // hands out after login (see package ice): the username is
 // "<unix expiry>:<login name>", the password the HMAC of it under the
 // shared secret. Nothing is stored per user; an expired or forged username
-// is refused before any allocation is made. The login name becomes the
-// allocation's user id, which is what the quotas count.
+// is refused before any allocation is made. Once made, an allocation may be
+// refreshed with the same credential after its expiry, so a long call does
+// not drop. The login name becomes the allocation's user id, which is what
+// the quotas count.
 //
 // # Quotas
 //

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 
 	"github.com/p2pchat/p2pchat/server/ice"
@@ -218,8 +219,17 @@ func (s *Server) initMetrics() {
 
 // auth checks a TURN REST username and returns the login name as user id
 // and the long-term key derived from the expected password.
+//
+// The expiry is enforced when an allocation is made, not on the requests
+// that keep an existing one alive (Refresh, CreatePermission, ChannelBind),
+// which carry the same credential for as long as the call lasts: a call
+// must not drop when its credential's TTL passes. Those requests still need
+// the right password, and only reach an allocation from its own 5-tuple.
 func (s *Server) auth(ra *turn.RequestAttributes) (string, []byte, bool) {
 	_, name, err := ice.ParseUsername(ra.Username, s.cfg.Now())
+	if errors.Is(err, ice.ErrExpired) && ra.Method != stun.MethodAllocate {
+		err = nil
+	}
 	if err != nil {
 		// Debug, not Warn: anyone can send these, and a flood must not
 		// become a flood of log lines. The counter shows the rate.

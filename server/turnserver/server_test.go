@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,5 +208,36 @@ func TestQuotas(t *testing.T) {
 	}
 	if _, err := allocateAs(t, s, "alice"); err != nil {
 		t.Errorf("alice refused after freeing her relay: %v (stats %+v)", err, s.Stats())
+	}
+}
+
+// TestExpiryDuringCall: a credential that expires while its allocation is
+// in use keeps that allocation working (new permissions, refresh), but
+// cannot make a new allocation.
+func TestExpiryDuringCall(t *testing.T) {
+	t.Parallel()
+	var offset atomic.Int64 // how far the server's clock is ahead
+	s := startServer(t, Config{Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
+	user, pass := restCreds(testSecret, "dora", time.Minute)
+	relay, err := allocate(t, s, user, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offset.Store(int64(time.Hour)) // the credential is now 59 minutes past its expiry
+	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if _, err := relay.WriteTo([]byte("still here"), peer.LocalAddr()); err != nil {
+		t.Fatalf("new permission on a live allocation after expiry: %v", err)
+	}
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	if n, _, err := peer.ReadFrom(buf); err != nil || string(buf[:n]) != "still here" {
+		t.Fatalf("peer read %q, %v", buf[:n], err)
+	}
+	if _, err := allocate(t, s, user, pass); err == nil {
+		t.Error("expired credential made a new allocation")
 	}
 }
