@@ -3,12 +3,27 @@
 // The client is plain HTML, CSS and ES modules with no build step, so what is
 // in static/ is exactly what the browser runs. Embedding it keeps p2pchat a
 // single binary that works on a LAN with no internet access.
+//
+// # Caching
+//
+// File names carry no content hash (there is no build step to add one), so
+// every response says Cache-Control: no-cache: the browser keeps its copy
+// but asks each time whether it is still current. The ETag is a hash of the
+// file's content computed once at start-up, so that question costs a 304
+// with no body, and a new binary is picked up on the next page load. The
+// files are small (under 50 KB together), which makes revalidation cheap.
 package web
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"net/http"
+	"path"
+	"time"
 )
 
 //go:embed static
@@ -23,7 +38,67 @@ func Static() fs.FS {
 	return sub
 }
 
-// Handler serves the embedded client.
+// file is one embedded file ready to serve.
+type file struct {
+	name string
+	data []byte
+	etag string
+}
+
+// Handler serves the embedded client: "/" is index.html, other paths are
+// files of static/ (no directory listings). Responses carry a strong ETag
+// and Cache-Control: no-cache, and conditional requests get 304.
 func Handler() http.Handler {
-	return http.FileServerFS(Static())
+	byPath, err := load(Static())
+	if err != nil {
+		panic(err) // the embedded files are part of the binary; they cannot be unreadable
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		p := path.Clean("/" + r.URL.Path)
+		if p == "/" {
+			p = "/index.html"
+		}
+		f, ok := byPath[p]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("ETag", f.etag)
+		h.Set("Cache-Control", "no-cache")
+		// ServeContent answers If-None-Match with 304 and sets
+		// Content-Type from the extension (.js is text/javascript, which
+		// module scripts require under nosniff).
+		http.ServeContent(w, r, f.name, time.Time{}, bytes.NewReader(f.data))
+	})
+}
+
+// load reads every file of fsys and computes its ETag.
+func load(fsys fs.FS) (map[string]file, error) {
+	out := make(map[string]file)
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return fmt.Errorf("reading embedded %s: %w", p, err)
+		}
+		sum := sha256.Sum256(data)
+		out["/"+p] = file{
+			name: path.Base(p),
+			data: data,
+			etag: `"` + hex.EncodeToString(sum[:12]) + `"`,
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading embedded client: %w", err)
+	}
+	return out, nil
 }

@@ -1,0 +1,188 @@
+// Call: one RTCPeerConnection to one peer with "perfect negotiation" (W3C
+// webrtc-pc example): either side may (re)negotiate at any time; in glare
+// the impolite peer ignores the colliding offer, the polite one rolls back.
+// Chat uses one pre-negotiated data channel (id 0) created by both sides, so
+// glare never leaves two channels. Candidates trickle; nothing waits for
+// gathering (an unreachable STUN server would cost tens of seconds).
+
+import { safetyCode } from './safety.js';
+
+// How long ICE may stay "disconnected" before we try an ICE restart. Short
+// drops (Wi-Fi roaming) recover by themselves within a few seconds.
+const restartAfterMs = 3000;
+
+export class PeerLink {
+  /**
+   * o: peer (name), polite (we yield in a collision), initiator (we offer
+   * first), iceServers, signal(msg) (to the peer via the server), onOpen,
+   * onData(msg), onClose (chat channel), onHealth('unstable'|'ok'|'failed'), log.
+   * @param {any} o
+   */
+  constructor(o) {
+    this.o = o;
+    this.closed = false;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    // The callee must not offer before it has answered the caller.
+    this.mayOffer = o.initiator;
+    /** @type {any[]} candidates that came before a remote description */
+    this.pending = [];
+    /** @type {any} */
+    this.restartTimer = 0;
+    const pc = new RTCPeerConnection({ iceServers: o.iceServers });
+    this.pc = pc;
+    this.dc = pc.createDataChannel('chat', { negotiated: true, id: 0 });
+    this.dc.onopen = () => { if (!this.closed) o.onOpen(); };
+    this.dc.onclose = () => { if (!this.closed) o.onClose(); };
+    this.dc.onmessage = (ev) => {
+      let m;
+      try { m = JSON.parse(ev.data); } catch { return; }
+      if (!this.closed && m && typeof m === 'object') o.onData(m);
+    };
+    pc.onnegotiationneeded = () => this.offer();
+    pc.onicecandidate = (ev) => {
+      if (ev.candidate) o.signal({ type: 'candidate', candidate: ev.candidate.toJSON() });
+    };
+    pc.oniceconnectionstatechange = () => this.iceChanged();
+    pc.onconnectionstatechange = () => {
+      o.log('connection', pc.connectionState);
+      if (pc.connectionState === 'failed' && !this.closed) o.onHealth('failed');
+    };
+  }
+
+  async offer() {
+    if (!this.mayOffer || this.closed) return;
+    try {
+      this.makingOffer = true;
+      await this.pc.setLocalDescription();
+      this.sendDescription();
+    } catch (e) {
+      this.o.log('offer failed', String(e));
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  sendDescription() {
+    const d = this.pc.localDescription;
+    if (!d || this.closed) return;
+    const desc = { type: d.type, sdp: d.sdp };
+    // The server relays offer and answer under their own message types.
+    this.o.signal(d.type === 'offer' ? { type: 'offer', offer: desc } : { type: 'answer', answer: desc });
+  }
+
+  /**
+   * receive applies a relayed offer, answer or candidate, in arrival order.
+   * @param {any} m
+   */
+  receive(m) {
+    this.queue = (this.queue || Promise.resolve()).then(() => this.apply(m));
+    return this.queue;
+  }
+
+  /** @param {any} m */
+  async apply(m) {
+    if (this.closed) return;
+    const pc = this.pc;
+    const desc = m.type === 'offer' ? m.offer : m.type === 'answer' ? m.answer : null;
+    try {
+      if (desc) {
+        if (!desc.type || typeof desc.sdp !== 'string') return;
+        const collision = desc.type === 'offer' && (this.makingOffer || pc.signalingState !== 'stable');
+        this.ignoreOffer = !this.o.polite && collision;
+        if (this.ignoreOffer) { this.o.log('glare: ignoring offer'); return; }
+        if (desc.type === 'answer' && pc.signalingState !== 'have-local-offer') return;
+        await pc.setRemoteDescription(desc);
+        if (desc.type === 'offer') {
+          await pc.setLocalDescription();
+          this.sendDescription();
+        }
+        this.mayOffer = true;
+        const waiting = this.pending;
+        this.pending = [];
+        for (const c of waiting) await this.addCandidate(c);
+      } else if (m.type === 'candidate' && m.candidate) {
+        if (!pc.remoteDescription) this.pending.push(m.candidate);
+        else await this.addCandidate(m.candidate);
+      }
+    } catch (e) {
+      this.o.log('negotiation error', String(e));
+    }
+  }
+
+  /** @param {RTCIceCandidateInit} c */
+  async addCandidate(c) {
+    try {
+      await this.pc.addIceCandidate(c);
+    } catch (e) {
+      // Candidates of an ignored (glare) offer fail here harmlessly.
+      if (!this.ignoreOffer) this.o.log('candidate rejected', String(e));
+    }
+  }
+
+  iceChanged() {
+    const s = this.pc.iceConnectionState;
+    this.o.log('ice', s);
+    clearTimeout(this.restartTimer);
+    if (this.closed) return;
+    if (s === 'disconnected') {
+      this.o.onHealth('unstable');
+      this.restartTimer = setTimeout(() => {
+        if (!this.closed && this.pc.iceConnectionState === 'disconnected') {
+          this.o.log('ice restart');
+          this.pc.restartIce();
+        }
+      }, restartAfterMs);
+    } else if (s === 'connected' || s === 'completed') {
+      this.o.onHealth('ok');
+    }
+  }
+
+  /**
+   * send writes m on the chat channel; false if it is not open.
+   * @param {any} m
+   */
+  send(m) {
+    if (this.dc.readyState !== 'open') return false;
+    this.dc.send(JSON.stringify(m));
+    return true;
+  }
+
+  /** @returns {boolean} */
+  get open() { return !this.closed && this.dc.readyState === 'open'; }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.restartTimer);
+    try { this.dc.close(); } catch { /* already closed */ }
+    this.pc.close();
+  }
+
+  /** path is 'relay' if the selected candidate pair uses a TURN relay, else 'direct' ('' if none yet). */
+  async path() {
+    const stats = await this.pc.getStats();
+    /** @type {any} */
+    let pair = null;
+    stats.forEach((r) => {
+      if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
+    });
+    if (!pair) {
+      stats.forEach((r) => {
+        if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') pair = r;
+      });
+    }
+    if (!pair) return '';
+    const l = stats.get(pair.localCandidateId);
+    const r = stats.get(pair.remoteCandidateId);
+    if (!l || !r) return '';
+    return l.candidateType === 'relay' || r.candidateType === 'relay' ? 'relay' : 'direct';
+  }
+
+  /** safety returns the safety code of this connection's DTLS keys. */
+  safety() {
+    const l = this.pc.currentLocalDescription;
+    const r = this.pc.currentRemoteDescription;
+    return safetyCode(l ? l.sdp : '', r ? r.sdp : '');
+  }
+}

@@ -1,0 +1,142 @@
+// i18n: English and Traditional Chinese. Elements carry data-i18n="key"
+// (+ data-args, JSON) so switching re-translates texts set at run time too.
+
+// Each key: [English, Traditional Chinese].
+const strings = {
+  lang: ['Language', '語言'],
+  skip: ['Skip to main content', '跳到主要內容'],
+  loginTitle: ['Choose a name', '取一個名字'],
+  loginHint: ['Others see this name and can call you with it.', '其他人會看到這個名字，也能用它打給你。'],
+  nameLabel: ['Your name', '你的名字'],
+  join: ['Join', '加入'],
+  joining: ['Joining…', '加入中…'],
+  'err.name-taken': ['The name “{0}” is already in use. Please choose another.', '「{0}」這個名字已經有人使用，請換一個。'],
+  'err.invalid-name': ['That name cannot be used. Use up to 32 letters, digits or symbols, not only spaces.', '這個名字無法使用。最多 32 個字元，且不能只有空白。'],
+  'err.already-logged-in': ['This page is already signed in. Reload the page to change your name.', '此頁面已經登入。要換名字請重新整理頁面。'],
+  'err.login': ['Sign-in failed: {0}', '登入失敗：{0}'],
+  'err.empty': ['Please enter a name.', '請輸入名字。'],
+  'sig.connecting': ['Connecting to the server…', '正在連線到伺服器…'],
+  'sig.connected': ['Server: connected', '伺服器：已連線'],
+  'sig.reconnecting': ['Server: connection lost, reconnecting…', '伺服器：連線中斷，正在重新連線…'],
+  signedInAs: ['Signed in as {0}', '目前身分：{0}'],
+  callByName: ['Call someone by name', '輸入名字來撥打'],
+  call: ['Call', '撥打'],
+  callUser: ['Call {0}', '撥打給 {0}'],
+  onlineTitle: ['Online now', '目前在線'],
+  onlineCount: ['{0} online', '{0} 人在線'],
+  nobody: ['Nobody else is online yet. Send this page’s address to a friend.', '目前沒有其他人在線。把這個網頁的網址傳給朋友吧。'],
+  truncated: ['Too many people online to list. Call someone by name.', '在線人數太多，無法列出。請輸入名字撥打。'],
+  idleHint: ['Choose someone from the list to start a private chat. Messages go directly between your browsers.', '從清單中選一個人開始私人聊天。訊息直接在你們的瀏覽器之間傳送。'],
+  'call.idle': ['No call', '沒有通話'],
+  'call.outgoing': ['Calling {0}…', '正在撥打給 {0}…'],
+  'call.incoming': ['{0} is calling you', '{0} 正在打給你'],
+  'call.connecting': ['Connecting to {0}…', '正在連線到 {0}…'],
+  'call.connected': ['In a call with {0}', '正在與 {0} 通話'],
+  'call.unstable': ['Connection to {0} is unstable, trying to recover…', '與 {0} 的連線不穩定，正在嘗試恢復…'],
+  'call.ended': ['Call ended', '通話已結束'],
+  cancel: ['Cancel', '取消'],
+  accept: ['Accept', '接聽'],
+  decline: ['Decline', '拒絕'],
+  hangup: ['Hang up', '掛斷'],
+  close: ['Close', '關閉'],
+  safety: ['Safety code', '安全碼'],
+  safetyHint: ['Read it to each other. If both of you see the same code, nobody is listening in.', '互相念給對方聽。如果兩邊看到的一樣，就沒有人在中間偷聽。'],
+  path: ['Path', '路徑'],
+  'path.direct': ['direct', '直接連線'],
+  'path.relay': ['relayed (TURN)', '經 TURN 中繼'],
+  computing: ['…', '…'],
+  msgLabel: ['Message', '訊息'],
+  msgHint: ['Enter sends, Shift+Enter starts a new line.', '按 Enter 送出，Shift+Enter 換行。'],
+  send: ['Send', '送出'],
+  you: ['You', '你'],
+  sending: ['sending…', '傳送中…'],
+  delivered: ['✓ delivered', '✓ 已送達'],
+  chatLog: ['Chat messages', '聊天訊息'],
+  peerSigLost: ['{0} lost the connection to the server. The chat continues directly.', '{0} 與伺服器的連線中斷了，聊天仍直接進行中。'],
+  'end.hangup.local': ['You hung up.', '你已掛斷。'],
+  'end.hangup': ['{0} hung up.', '{0} 已掛斷。'],
+  'end.declined.local': ['You declined the call.', '你拒絕了這通來電。'],
+  'end.declined': ['{0} declined the call.', '{0} 拒絕了通話。'],
+  'end.busy': ['{0} is in another call. Try again later.', '{0} 正在通話中，請稍後再試。'],
+  'end.offline': ['{0} went offline.', '{0} 已離線。'],
+  'end.timeout': ['No answer from {0}. The call was cancelled.', '{0} 沒有接聽，通話已取消。'],
+  'end.timeout.in': ['Missed call from {0}.', '{0} 的未接來電。'],
+  'end.cancelled.local': ['You cancelled the call.', '你取消了通話。'],
+  'end.cancelled': ['{0} cancelled the call.', '{0} 取消了通話。'],
+  'end.failed': ['Connection failed: your device and {0}’s could not reach each other. On different networks the server needs a TURN relay.', '連線失敗：你和 {0} 的裝置無法互相連上。若在不同網路，伺服器需要 TURN 中繼。'],
+  'end.lost': ['The connection to {0} was lost.', '與 {0} 的連線中斷了。'],
+  'end.not-found': ['{0} is not online.', '{0} 不在線上。'],
+  'end.self': ['You cannot call yourself.', '不能打給自己。'],
+  'end.other': ['The call with {0} ended.', '與 {0} 的通話已結束。'],
+};
+
+/** @type {Record<string, number>} language code -> column */
+const languages = { en: 0, 'zh-TW': 1 };
+
+const storeKey = 'p2pchat.lang';
+let current = 'en';
+
+/** pickLanguage: the remembered choice, else the browser's (any zh -> zh-TW). */
+export function pickLanguage() {
+  try {
+    const saved = localStorage.getItem(storeKey);
+    if (saved && Object.hasOwn(languages, saved)) return saved;
+  } catch { /* storage may be disabled */ }
+  for (const l of navigator.languages || [navigator.language || 'en']) {
+    const low = l.toLowerCase();
+    if (low.startsWith('zh')) return 'zh-TW';
+    if (low.startsWith('en')) return 'en';
+  }
+  return 'en';
+}
+
+export function lang() { return current; }
+
+/**
+ * t translates key, filling {0}, {1}… (unknown keys show as is).
+ * @param {string} key
+ * @param {...any} args
+ */
+export function t(key, ...args) {
+  const row = /** @type {any} */ (strings)[key];
+  const s = row ? row[languages[current]] : key;
+  return s.replace(/\{(\d)\}/g, (_, i) => String(args[Number(i)] ?? ''));
+}
+
+/**
+ * setText sets el's text (textContent: args are often strangers' names)
+ * and remembers key and args for re-translation.
+ * @param {HTMLElement} el
+ * @param {string} key
+ * @param {...any} args
+ */
+export function setText(el, key, ...args) {
+  el.dataset.i18n = key;
+  if (args.length) el.dataset.args = JSON.stringify(args);
+  else delete el.dataset.args;
+  el.textContent = t(key, ...args);
+}
+
+/**
+ * setLanguage translates the page (data-i18n, data-i18n-label) to code.
+ * @param {string} code
+ * @param {boolean} [remember]
+ */
+export function setLanguage(code, remember = false) {
+  if (!Object.hasOwn(languages, code)) code = 'en';
+  current = code;
+  if (remember) {
+    try { localStorage.setItem(storeKey, code); } catch { /* ignore */ }
+  }
+  document.documentElement.lang = code;
+  for (const el of document.querySelectorAll('[data-i18n]')) {
+    const e = /** @type {HTMLElement} */ (el);
+    const args = e.dataset.args ? JSON.parse(e.dataset.args) : [];
+    e.textContent = t(e.dataset.i18n || '', ...args);
+  }
+  for (const el of document.querySelectorAll('[data-i18n-label]')) {
+    const e = /** @type {HTMLElement} */ (el);
+    const args = e.dataset.labelArgs ? JSON.parse(e.dataset.labelArgs) : [];
+    el.setAttribute('aria-label', t(e.dataset.i18nLabel || '', ...args));
+  }
+}

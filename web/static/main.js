@@ -1,0 +1,430 @@
+// main: the state object, the call state machine, and the wiring between
+// signaling, call, chat and ui. Call states: idle -> outgoing | incoming ->
+// connecting -> connected (channel open) -> ended. While "active" (neither
+// idle nor ended) other callers get leave "busy". window.state is for tests.
+
+import { Signaling } from './signaling.js';
+import { PeerLink } from './call.js';
+import { Chat } from './chat.js';
+import { els, render, addMessage, markDelivered, clearLog, activeStates } from './ui.js';
+import { pickLanguage, setLanguage, lang } from './i18n.js';
+
+const params = new URLSearchParams(location.search);
+// Unanswered calls end after this on both sides; ?ring=N (s) is for tests.
+const ringMs = (Number(params.get('ring')) || 30) * 1000;
+// A channel closed without "bye" waits this long for the server's leave.
+const lostGraceMs = 1500;
+const maxRelogins = 10;
+
+const state = {
+  lang: '',
+  sig: 'connecting',
+  name: '',
+  joined: false,
+  joining: false,
+  loggedIn: false,
+  logins: 0,
+  /** @type {any} {key, args} */
+  loginError: null,
+  /** @type {any} */
+  dialError: null,
+  /** @type {string[]} */
+  users: [],
+  online: 0,
+  truncated: false,
+  iceServers: [],
+  call: newCall('', 'idle'),
+  /** @type {any[]} */
+  messages: [],
+  /** @type {number[]} ms from Call/Accept click to open channel */
+  setupTimes: [],
+  /** @type {string[]} */
+  log: [],
+};
+/** @type {any} */ (window).state = state;
+
+function newCall(peer, s) {
+  return { peer, state: s, reason: '', open: false, unstable: false, peerSigLost: false, safety: '', path: '', setupMs: 0 };
+}
+
+/** @param {...any} a */
+function log(...a) {
+  const line = a.map(String).join(' ');
+  state.log.push(line);
+  if (state.log.length > 200) state.log.shift();
+  console.log('[p2pchat]', line);
+}
+
+/** @type {PeerLink|null} */
+let link = null;
+/** @type {any} the ringing offer and its candidates */
+let pendingOffer = null;
+/** @type {any[]} */
+let pendingCands = [];
+/** @type {any} */
+let ringTimer, lostTimer;
+let t0 = 0;
+let relogins = 0;
+
+const sig = new Signaling({
+  onStatus(s) {
+    state.sig = s;
+    if (s !== 'connected') state.loggedIn = false;
+    render(state);
+  },
+  onLogin(m, again) {
+    if (m.success) {
+      state.name = typeof m.name === 'string' ? m.name : sig.name;
+      state.joined = state.loggedIn = true;
+      state.joining = false;
+      state.loginError = null;
+      state.logins++;
+      relogins = 0;
+      if (Array.isArray(m.iceServers)) state.iceServers = m.iceServers;
+      log('logged in as', state.name, again ? '(again)' : '');
+      render(state);
+      if (!again) els.dial.focus();
+      return;
+    }
+    if (again && m.code === 'name-taken' && ++relogins <= 10) return;
+    // Refused, or our name is gone for good: back to the form.
+    sig.name = '';
+    sig.joined = false;
+    state.joined = state.joining = state.loggedIn = false;
+    const code = typeof m.code === 'string' ? m.code : '';
+    state.loginError = ['name-taken', 'invalid-name', 'already-logged-in'].includes(code)
+      ? { key: 'err.' + code, args: [els.name.value.trim()] }
+      : { key: 'err.login', args: [String(m.message || code)] };
+    render(state);
+    els.name.focus();
+    els.name.select();
+  },
+  onMessage,
+  log,
+});
+
+/** @param {any} m */
+function onMessage(m) {
+  const from = typeof m.name === 'string' ? m.name : '';
+  const c = state.call;
+  switch (m.type) {
+    case 'hello':
+      if (Array.isArray(m.iceServers)) state.iceServers = m.iceServers;
+      break;
+    case 'presence':
+      onPresence(m);
+      break;
+    case 'offer':
+      onOffer(m, from);
+      break;
+    case 'answer':
+      if (from !== c.peer || !link) return;
+      if (c.state === 'outgoing') {
+        clearTimeout(ringTimer);
+        c.state = 'connecting';
+        render(state);
+      }
+      link.receive(m);
+      break;
+    case 'candidate':
+      if (from !== c.peer) return;
+      if (c.state === 'incoming') pendingCands.push(m);
+      else if (link) link.receive(m);
+      break;
+    case 'leave':
+      onLeave(from, typeof m.reason === 'string' ? m.reason : '');
+      break;
+    case 'error':
+      log('server error', m.code, m.message, from);
+      if (m.code === 'user-not-found' && from === c.peer && c.state === 'outgoing') end('end.not-found');
+      break;
+  }
+}
+
+/** @type {Set<string>} */
+const online = new Set();
+
+/** @param {any} m */
+function onPresence(m) {
+  if (m.full) online.clear();
+  for (const u of (m.full ? m.users : m.joined) || []) online.add(String(u));
+  for (const u of m.left || []) online.delete(String(u));
+  state.users = [...online].sort((a, b) => a.localeCompare(b));
+  state.online = Number(m.online) || online.size;
+  state.truncated = !!m.truncated;
+  if (state.call.peerSigLost && online.has(state.call.peer)) state.call.peerSigLost = false;
+  render(state);
+}
+
+function onOffer(m, from) {
+  const c = state.call;
+  if (!from) return;
+  if (activeStates.includes(c.state) && c.peer !== from) {
+    log('busy: refusing', from);
+    sig.send({ type: 'leave', name: from, reason: 'busy' });
+    return;
+  }
+  if (!activeStates.includes(c.state)) {
+    resetCall(from, 'incoming');
+    pendingOffer = m;
+    pendingCands = [];
+    ringTimer = setTimeout(() => end('end.timeout.in'), ringMs);
+    render(state);
+    els.accept.focus();
+    return;
+  }
+  if (c.state === 'incoming') {
+    pendingOffer = m; // the caller offered again: the newest offer counts
+    pendingCands = [];
+    return;
+  }
+  if (c.state === 'outgoing') {
+    // Glare: we rang each other, a yes from both; PeerLink keeps one offer.
+    log('glare with', from);
+    clearTimeout(ringTimer);
+    c.state = 'connecting';
+    render(state);
+  }
+  if (link) link.receive(m);
+}
+
+function onLeave(from, reason) {
+  const c = state.call;
+  if (from !== c.peer || !activeStates.includes(c.state)) return;
+  if (reason === 'offline' && link && link.open) {
+    // Only the peer's server link dropped: the direct channel still works.
+    // If the peer is really gone, the channel closes.
+    c.peerSigLost = true;
+    render(state);
+    return;
+  }
+  end(reasonKey(reason, c.state === 'incoming'));
+}
+
+/**
+ * @param {string} reason from leave or bye
+ * @param {boolean} ringing
+ */
+function reasonKey(reason, ringing) {
+  switch (reason) {
+    case 'hangup': case 'declined': case 'busy': case 'offline': case 'cancelled': case 'failed':
+      return 'end.' + reason;
+    case 'timeout':
+      return ringing ? 'end.timeout.in' : 'end.timeout';
+    default:
+      return 'end.other';
+  }
+}
+
+function resetCall(peer, s) {
+  teardown();
+  state.call = newCall(peer, s);
+  state.messages = [];
+  state.dialError = null;
+  clearLog();
+}
+
+function teardown() {
+  clearTimeout(ringTimer);
+  clearTimeout(lostTimer);
+  if (link) link.close();
+  link = pendingOffer = null;
+  pendingCands = [];
+}
+
+/** @param {string} key i18n key of the reason */
+function end(key) {
+  const c = state.call;
+  teardown();
+  c.state = 'ended';
+  c.reason = key;
+  c.open = false;
+  log('call ended:', key);
+  render(state);
+  els.close.focus();
+}
+
+const chat = new Chat({
+  send: (m) => !!link && link.send(m),
+  onMessage(m) {
+    state.messages.push(m);
+    if (state.messages.length > 1000) state.messages.shift();
+    addMessage(m);
+  },
+  onAck(id) {
+    const m = state.messages.find((x) => x.id === id && x.mine);
+    if (m) m.acked = true;
+    markDelivered(id);
+  },
+  onBye(reason) {
+    if (activeStates.includes(state.call.state)) end(reasonKey(reason, false));
+  },
+});
+
+function connect(peer, initiator) {
+  const l = new PeerLink({
+    peer,
+    // Names are unique, so both sides agree on the roles without talking.
+    polite: state.name > peer,
+    initiator,
+    iceServers: state.iceServers,
+    signal: (m) => sig.send({ ...m, name: peer }),
+    onOpen() {
+      const c = state.call;
+      c.open = true;
+      c.state = 'connected';
+      c.setupMs = Math.round(performance.now() - t0);
+      state.setupTimes.push(c.setupMs);
+      log('channel open after', c.setupMs, 'ms');
+      render(state);
+      els.msg.focus();
+      showTrust(l);
+    },
+    onData: (m) => chat.handle(m, peer),
+    onClose() {
+      state.call.open = false;
+      render(state);
+      clearTimeout(lostTimer);
+      lostTimer = setTimeout(() => {
+        if (link === l && activeStates.includes(state.call.state)) end('end.lost');
+      }, lostGraceMs);
+    },
+    onHealth(h) {
+      const c = state.call;
+      if (h === 'failed') {
+        sig.send({ type: 'leave', name: peer, reason: 'failed' });
+        end('end.failed');
+        return;
+      }
+      c.unstable = h === 'unstable';
+      render(state);
+      if (h === 'ok' && c.open) showTrust(l);
+    },
+    log,
+  });
+  link = l;
+  return l;
+}
+
+/** @param {PeerLink} l */
+async function showTrust(l) {
+  try {
+    const [code, path] = await Promise.all([l.safety(), l.path()]);
+    if (link !== l) return;
+    state.call.safety = code;
+    state.call.path = path;
+    render(state);
+  } catch (e) {
+    log('trust info failed', String(e));
+  }
+}
+
+/** @param {string} peer */
+function call(peer) {
+  peer = peer.trim();
+  state.dialError = null;
+  if (!peer || !state.loggedIn || activeStates.includes(state.call.state)) return;
+  if (peer === state.name) {
+    state.dialError = { key: 'end.self', args: [] };
+    render(state);
+    return;
+  }
+  resetCall(peer, 'outgoing');
+  t0 = performance.now();
+  connect(peer, true); // the data channel triggers negotiationneeded -> offer
+  ringTimer = setTimeout(() => {
+    sig.send({ type: 'leave', name: peer, reason: 'timeout' });
+    end('end.timeout');
+  }, ringMs);
+  render(state);
+  els.cancel.focus();
+}
+
+function accept() {
+  const c = state.call;
+  if (c.state !== 'incoming' || !pendingOffer) return;
+  clearTimeout(ringTimer);
+  c.state = 'connecting';
+  t0 = performance.now();
+  const l = connect(c.peer, false);
+  l.receive(pendingOffer);
+  for (const m of pendingCands) l.receive(m);
+  pendingOffer = null;
+  pendingCands = [];
+  render(state);
+  els.hangup.focus();
+}
+
+/**
+ * leave ends the call, telling the peer why.
+ * @param {string} reason
+ * @param {string} key
+ */
+function leave(reason, key) {
+  const c = state.call;
+  if (!activeStates.includes(c.state)) return;
+  chat.bye(reason);
+  sig.send({ type: 'leave', name: c.peer, reason });
+  end(key);
+}
+
+// Wiring.
+els.loginForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const name = els.name.value.trim();
+  if (!name) {
+    state.loginError = { key: 'err.empty', args: [] };
+    render(state);
+    els.name.focus();
+    return;
+  }
+  state.loginError = null;
+  state.joining = true;
+  render(state);
+  sig.login(name);
+});
+els.dialForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  call(els.dial.value);
+});
+els.users.addEventListener('click', (e) => {
+  const b = /** @type {HTMLElement} */ (e.target).closest('button.user');
+  if (b instanceof HTMLElement && b.dataset.name) call(b.dataset.name);
+});
+els.accept.addEventListener('click', accept);
+els.decline.addEventListener('click', () => leave('declined', 'end.declined.local'));
+els.cancel.addEventListener('click', () => leave('cancelled', 'end.cancelled.local'));
+els.hangup.addEventListener('click', () => leave('hangup', 'end.hangup.local'));
+els.close.addEventListener('click', () => {
+  resetCall('', 'idle');
+  render(state);
+  els.dial.focus();
+});
+els.composer.addEventListener('submit', (e) => {
+  e.preventDefault();
+  if (chat.post(els.msg.value, state.name)) els.msg.value = '';
+  els.msg.focus();
+});
+els.msg.addEventListener('keydown', (e) => {
+  // Enter sends, Shift+Enter is a new line; not while an IME composes.
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    els.composer.requestSubmit();
+  }
+});
+els.langSel.addEventListener('change', () => {
+  setLanguage(els.langSel.value, true);
+  state.lang = lang();
+  render(state);
+});
+addEventListener('pagehide', () => {
+  const s = state.call.state;
+  if (activeStates.includes(s)) leave(s === 'incoming' ? 'declined' : s === 'outgoing' ? 'cancelled' : 'hangup', 'end.hangup.local');
+});
+
+setLanguage(pickLanguage());
+state.lang = lang();
+els.langSel.value = lang();
+render(state);
+sig.connect();
+els.name.focus();
