@@ -14,8 +14,9 @@ const restartAfterMs = 3000;
 export class PeerLink {
   /**
    * o: peer (name), polite (we yield in a collision), initiator (we offer
-   * first), iceServers, signal(msg) (to the peer via the server), onOpen,
-   * onData(msg), onClose (chat channel), onHealth('unstable'|'ok'|'failed'), log.
+   * first), iceServers, relayOnly (test switch: TURN only), signal(msg)
+   * (to the peer via the server), onOpen, onData(msg), onClose (chat
+   * channel), onHealth('unstable'|'ok'|'failed'), log.
    * @param {any} o
    */
   constructor(o) {
@@ -29,7 +30,7 @@ export class PeerLink {
     this.pending = [];
     /** @type {any} */
     this.restartTimer = 0;
-    const pc = new RTCPeerConnection({ iceServers: o.iceServers });
+    const pc = new RTCPeerConnection({ iceServers: o.iceServers, iceTransportPolicy: o.relayOnly ? 'relay' : 'all' });
     this.pc = pc;
     this.dc = pc.createDataChannel('chat', { negotiated: true, id: 0 });
     this.dc.onopen = () => { if (!this.closed) o.onOpen(); };

@@ -12,6 +12,9 @@ import { pickLanguage, setLanguage, lang } from './i18n.js';
 const params = new URLSearchParams(location.search);
 // Unanswered calls end after this on both sides; ?ring=N (s) is for tests.
 const ringMs = (Number(params.get('ring')) || 30) * 1000;
+// ?relay=1 forces every call through the TURN relay, for tests of the relay.
+// It counts only if the server's hello allows it (-allow-relay-only-test).
+const relayParam = params.get('relay') === '1';
 // A channel closed without "bye" waits this long for the server's leave.
 const lostGraceMs = 1500;
 const maxRelogins = 10;
@@ -33,6 +36,7 @@ const state = {
   online: 0,
   truncated: false,
   iceServers: [],
+  relayOnly: false,
   call: newCall('', 'idle'),
   /** @type {any[]} */
   messages: [],
@@ -110,6 +114,7 @@ function onMessage(m) {
   switch (m.type) {
     case 'hello':
       if (Array.isArray(m.iceServers)) state.iceServers = m.iceServers;
+      state.relayOnly = relayParam && m.testRelay === true;
       break;
     case 'presence':
       onPresence(m);
@@ -268,6 +273,7 @@ function connect(peer, initiator) {
     polite: state.name > peer,
     initiator,
     iceServers: state.iceServers,
+    relayOnly: state.relayOnly,
     signal: (m) => sig.send({ ...m, name: peer }),
     onOpen() {
       const c = state.call;
