@@ -3,6 +3,7 @@ package turnserver
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -201,6 +202,10 @@ func (s *Server) Stats() Stats {
 		PeersDenied: s.denied.Get(), PeersPermitted: s.permitted.Get(),
 	}
 }
+
+// WriteMetrics writes the relay's counters in the Prometheus text format,
+// for the server's /metrics handler to append.
+func (s *Server) WriteMetrics(w io.Writer) { s.cfg.Metrics.WritePrometheus(w) }
 
 func (s *Server) initMetrics() {
 	m := s.cfg.Metrics

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -152,6 +153,13 @@ func TestRelayCarriesData(t *testing.T) {
 	}
 	if st := s.Stats(); st.Allocations != 1 || st.PeersPermitted == 0 {
 		t.Errorf("stats %+v", st)
+	}
+	var prom strings.Builder
+	s.WriteMetrics(&prom)
+	for _, want := range []string{"p2pchat_turn_allocations_total 1\n", "p2pchat_turn_allocations_active 1\n", `p2pchat_turn_permissions_total{verdict="denied"} 0`} {
+		if !strings.Contains(prom.String(), want) {
+			t.Errorf("metrics lack %q:\n%s", want, prom.String())
+		}
 	}
 }
 
