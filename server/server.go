@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"github.com/coder/websocket"
 	"github.com/go-chi/chi/v5"
@@ -26,6 +27,16 @@ type Config struct {
 	// page's own origin. Empty means same-origin only, which is what stops
 	// another site's page from using a visitor's browser to connect.
 	AllowOrigins []string
+	// MaxConnsPerIP caps WebSocket connections from one client address
+	// (IPv6: one /64); MaxConns caps them all. Zero means unlimited.
+	// Refusals are HTTP 429 and 503 (limits.go).
+	MaxConnsPerIP, MaxConns int
+	// TrustedProxies are the peers whose X-Forwarded-For header is
+	// believed; from anyone else the TCP peer is the client.
+	TrustedProxies []netip.Prefix
+	// Metrics serves /metrics on Handler(). Leave it off to serve
+	// MetricsHandler on a separate, private listener instead.
+	Metrics bool
 }
 
 // Server serves the client, the signaling WebSocket and health checks.
@@ -34,15 +45,20 @@ type Server struct {
 	log    *slog.Logger
 	hub    *signaling.Hub
 	router chi.Router
+	limits *connLimiter
 }
 
 // New returns a Server ready to be used as an http.Handler.
 func New(cfg Config, log *slog.Logger) *Server {
-	s := &Server{cfg: cfg, log: log, hub: signaling.NewHub(cfg.Signaling, log)}
+	s := &Server{cfg: cfg, log: log, hub: signaling.NewHub(cfg.Signaling, log),
+		limits: newConnLimiter(cfg.MaxConnsPerIP, cfg.MaxConns)}
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer, securityHeaders)
 	r.Get("/healthz", s.healthz)
 	r.Get("/ws", s.serveWS)
+	if cfg.Metrics {
+		r.Method(http.MethodGet, "/metrics", s.MetricsHandler())
+	}
 	r.Handle("/*", web.Handler())
 	s.router = r
 	return s
@@ -68,6 +84,11 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	remote, release, ok := s.admit(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		OriginPatterns: s.cfg.AllowOrigins,
 	})
@@ -77,5 +98,5 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	s.hub.Serve(r.Context(), conn, r.RemoteAddr)
+	s.hub.Serve(r.Context(), conn, remote)
 }

@@ -27,6 +27,7 @@ type config struct {
 	server      server.Config
 	ice         iceFlags // STUN/TURN lists and the embedded relay (connectivity.go)
 	tls         tlsFlags // HTTPS (tls.go)
+	ops         opsFlags // connection caps, trusted proxies, metrics (ops.go)
 }
 
 // envName maps a flag name to its environment variable: read-limit ->
@@ -74,6 +75,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if err := cfg.tls.check(); err != nil {
 		return cfg, err
 	}
+	if err := cfg.ops.apply(&cfg.server); err != nil {
+		return cfg, err
+	}
 
 	cfg.server.Signaling.MsgRate = cfg.msgRate
 	if cfg.msgRate == 0 {
@@ -103,6 +107,7 @@ func (cfg *config) flagSet() *flag.FlagSet {
 	fs.IntVar(&sig.PresenceMax, "presence-max", signaling.DefaultPresenceMax, "largest online list sent by name; above it only the count is sent")
 	cfg.ice.register(fs)
 	cfg.tls.register(fs)
+	cfg.ops.register(fs)
 	return fs
 }
 

@@ -52,6 +52,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		defer relay.Close()
 	}
 	srv := server.New(cfg.server, log)
+	stopMetrics, err := cfg.ops.serveMetrics(srv, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
