@@ -22,6 +22,9 @@ func (s *Server) MetricsHandler() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		bw := bufio.NewWriter(w)
 		s.writeMetrics(bw)
+		for _, write := range s.cfg.MetricsWriters {
+			write(bw)
+		}
 		metrics.WriteProcessMetrics(bw)
 		_ = bw.Flush()
 	})

@@ -23,7 +23,8 @@ func send(t *testing.T, c *websocket.Conn, msg string) {
 // TestMetricsAfterSession runs a scripted session and checks /metrics.
 func TestMetricsAfterSession(t *testing.T) {
 	t.Parallel()
-	_, ts := start(t, Config{Metrics: true, MaxConnsPerIP: 3})
+	extra := func(w io.Writer) { _, _ = io.WriteString(w, "p2pchat_extra_family 7\n") }
+	_, ts := start(t, Config{Metrics: true, MaxConnsPerIP: 3, MetricsWriters: []func(io.Writer){extra}})
 	alice, _, err := dialFrom(t, ts, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +94,7 @@ func TestMetricsAfterSession(t *testing.T) {
 		"p2pchat_slow_client_disconnects_total 0\n",
 		"p2pchat_send_queue_high_water ",
 		"# TYPE p2pchat_logins_total counter\n",
+		"p2pchat_extra_family 7\n",
 		"go_goroutines ",
 		"process_resident_memory_bytes ",
 	} {

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -37,6 +38,8 @@ type Config struct {
 	// Metrics serves /metrics on Handler(). Leave it off to serve
 	// MetricsHandler on a separate, private listener instead.
 	Metrics bool
+	// MetricsWriters add more families to /metrics (the TURN relay's).
+	MetricsWriters []func(io.Writer)
 }
 
 // Server serves the client, the signaling WebSocket and health checks.

@@ -50,6 +50,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	if relay != nil {
 		defer relay.Close()
+		cfg.server.MetricsWriters = append(cfg.server.MetricsWriters, relay.WriteMetrics)
 	}
 	srv := server.New(cfg.server, log)
 	stopMetrics, err := cfg.ops.serveMetrics(srv, log)
