@@ -26,5 +26,14 @@ lint:
 fuzz:
 	$(GO) test ./server/signaling -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME)
 
+# Benchmarks of the hot paths (benchstat-friendly), then a short bounded
+# load run of the real binary on loopback. See docs/benchmarks.md.
+BENCHTIME ?= 1s
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./server/signaling
+	$(GO) build -o bin/p2pchat ./cmd/p2pchat
+	$(GO) build -o bin/p2pchat-load ./cmd/p2pchat-load
+	BIN=bin ./cmd/p2pchat-load/bench.sh
+
 clean:
 	rm -rf bin
