@@ -17,7 +17,6 @@ const ringMs = (Number(params.get('ring')) || 30) * 1000;
 const relayParam = params.get('relay') === '1';
 // A channel closed without "bye" waits this long for the server's leave.
 const lostGraceMs = 1500;
-const maxRelogins = 10;
 
 const state = {
   lang: '',
@@ -184,10 +183,14 @@ function onOffer(m, from) {
     return;
   }
   if (c.state === 'outgoing') {
-    // Glare: we rang each other, a yes from both; PeerLink keeps one offer.
+    // Glare: we rang each other, a yes from both. The impolite side's link
+    // ignores this offer. The polite side answers it from a fresh
+    // connection: Chromium gathers no candidates after a first offer is
+    // rolled back.
     log('glare with', from);
     clearTimeout(ringTimer);
     c.state = 'connecting';
+    if (polite(from)) connect(from, false);
     render(state);
   }
   if (link) link.receive(m);
@@ -267,10 +270,10 @@ const chat = new Chat({
 });
 
 function connect(peer, initiator) {
+  if (link) link.close();
   const l = new PeerLink({
     peer,
-    // Names are unique, so both sides agree on the roles without talking.
-    polite: state.name > peer,
+    polite: polite(peer),
     initiator,
     iceServers: state.iceServers,
     relayOnly: state.relayOnly,
@@ -311,6 +314,9 @@ function connect(peer, initiator) {
   link = l;
   return l;
 }
+
+// Names are unique, so both sides agree on the roles without talking.
+const polite = (/** @type {string} */ peer) => state.name > peer;
 
 /** @param {PeerLink} l */
 async function showTrust(l) {
@@ -418,19 +424,19 @@ els.msg.addEventListener('keydown', (e) => {
     els.composer.requestSubmit();
   }
 });
-els.langSel.addEventListener('change', () => {
-  setLanguage(els.langSel.value, true);
+els.lang.addEventListener('change', () => {
+  setLanguage(els.lang.value, true);
   state.lang = lang();
   render(state);
 });
 addEventListener('pagehide', () => {
   const s = state.call.state;
-  if (activeStates.includes(s)) leave(s === 'incoming' ? 'declined' : s === 'outgoing' ? 'cancelled' : 'hangup', 'end.hangup.local');
+  leave(s === 'incoming' ? 'declined' : s === 'outgoing' ? 'cancelled' : 'hangup', '');
 });
 
 setLanguage(pickLanguage());
 state.lang = lang();
-els.langSel.value = lang();
+els.lang.value = lang();
 render(state);
 sig.connect();
 els.name.focus();

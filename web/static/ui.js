@@ -3,19 +3,8 @@
 
 import { setText, t, lang } from './i18n.js';
 
-/** @param {string} id */
-const $ = (id) => /** @type {any} */ (document.getElementById(id));
-
-export const els = {
-  sig: $('sig'), callStatus: $('callStatus'), langSel: $('lang'),
-  login: $('login'), loginForm: $('loginForm'), name: $('name'), join: $('join'), nameErr: $('nameErr'),
-  app: $('app'), me: $('me'), dialForm: $('dialForm'), dial: $('dial'), dialBtn: $('dialBtn'), dialErr: $('dialErr'),
-  count: $('count'), users: $('users'), nobody: $('nobody'),
-  idle: $('idle'), callBox: $('callBox'), callTitle: $('callTitle'),
-  accept: $('accept'), decline: $('decline'), cancel: $('cancel'), hangup: $('hangup'), close: $('close'),
-  trust: $('trust'), safety: $('safety'), path: $('path'), notice: $('notice'),
-  log: $('log'), composer: $('composer'), msg: $('msg'), send: $('send'),
-};
+/** @type {any} els.x is the element with id "x" (looked up on use). */
+export const els = new Proxy({}, { get: (_, id) => document.getElementById(String(id)) });
 
 /** Calls in these states occupy the user: new callers get "busy". */
 export const activeStates = ['outgoing', 'incoming', 'connecting', 'connected'];
@@ -60,7 +49,7 @@ export function render(s) {
   els.hangup.hidden = !(c.state === 'connecting' || c.state === 'connected');
   els.close.hidden = c.state !== 'ended';
 
-  els.trust.hidden = !(c.safety || c.path);
+  els.trust.hidden = c.state !== 'connected' || !(c.safety || c.path);
   if (c.safety) setRaw(els.safety, c.safety);
   else setText(els.safety, 'computing');
   setText(els.path, c.path ? 'path.' + c.path : 'computing');
