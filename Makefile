@@ -5,7 +5,7 @@ GO        ?= go
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME  ?= 20s
 
-.PHONY: run build test lint fuzz bench screenshots clean
+.PHONY: run build test lint fuzz bench screenshots nat-test clean
 
 run:
 	$(GO) run ./cmd/p2pchat
@@ -34,6 +34,12 @@ bench:
 	$(GO) build -o bin/p2pchat ./cmd/p2pchat
 	$(GO) build -o bin/p2pchat-load ./cmd/p2pchat-load
 	BIN=bin ./cmd/p2pchat-load/bench.sh
+
+# Browser calls between two network namespaces behind NAT routers: with
+# symmetric NATs only the embedded TURN relay connects them. Needs root,
+# ip(8) and nft(8) (apt-get install -y --no-install-recommends nftables).
+nat-test:
+	P2PCHAT_NETNS_TEST=1 $(GO) test -race -count=1 -run '^TestNATLab' -v ./web/e2e
 
 clean:
 	rm -rf bin
