@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,5 +176,37 @@ func TestCertificateReload(t *testing.T) {
 	kp.checkMu.Unlock()
 	if got := serial(); got != 2 {
 		t.Errorf("after a broken renewal serial %d, want 2 kept", got)
+	}
+}
+
+// TestAutocertSetup checks the ACME wiring without reaching an ACME server:
+// only the listed names get certificates, the redirect listener redirects
+// to the https port, and HTTP/2 is not offered.
+func TestAutocertSetup(t *testing.T) {
+	t.Parallel()
+	f := &tlsFlags{domains: "chat.example.org", cacheDir: t.TempDir()}
+	if err := f.check(); err != nil {
+		t.Fatal(err)
+	}
+	if f.redirectAddr != ":80" {
+		t.Errorf("autocert redirect listener %q, want :80 by default", f.redirectAddr)
+	}
+	cfg, redirect, err := f.setup("0.0.0.0:8443", newURLCatcher().logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.GetCertificate(&tls.ClientHelloInfo{ServerName: "other.example.org"}); err == nil {
+		t.Error("certificate offered for a name not in -autocert-domain")
+	}
+	for _, p := range cfg.NextProtos {
+		if p == "h2" {
+			t.Errorf("NextProtos %v offer h2", cfg.NextProtos)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://chat.example.org/x?y=1", nil)
+	rec := httptest.NewRecorder()
+	redirect.ServeHTTP(rec, req)
+	if got := rec.Header().Get("Location"); rec.Code != http.StatusMovedPermanently || got != "https://chat.example.org:8443/x?y=1" {
+		t.Errorf("redirect = %d %q", rec.Code, got)
 	}
 }
