@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
 
@@ -73,7 +76,7 @@ type peer struct {
 // peerOptions adjusts a peer's browser.
 type peerOptions struct {
 	width, height int
-	lang          string // --lang, which sets navigator.language
+	lang          string // navigator.language, e.g. "zh-TW"
 }
 
 // newPeer starts a browser and opens url in it. name labels its logs; the
@@ -100,8 +103,6 @@ func newPeer(t *testing.T, ctx context.Context, url, name string, o ...peerOptio
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("lang", opt.lang),
-		chromedp.Env("LANGUAGE="+opt.lang),
 	)
 	// chromedp makes (and removes) a fresh user-data-dir per allocator.
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, flags...)
@@ -130,7 +131,17 @@ func newPeer(t *testing.T, ctx context.Context, url, name string, o ...peerOptio
 			p.mu.Unlock()
 		}
 	})
-	if err := chromedp.Do(tab, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("#name"))); err != nil {
+	// Headless Chromium ignores --lang; the DevTools override sets
+	// navigator.language (and Accept-Language) instead.
+	setLang := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		ua, err := chromedp.Evaluate[string](`navigator.userAgent`)(ctx, tg)
+		if err != nil {
+			return err
+		}
+		_, err = cdp.Call(ctx, tg, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua, AcceptLanguage: opt.lang})
+		return err
+	})
+	if err := chromedp.Do(tab, setLang, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("#name"))); err != nil {
 		t.Fatalf("%s: open %s: %v", name, url, err)
 	}
 	return p
@@ -192,7 +203,7 @@ func (p *peer) call(name string) {
 	p.t.Helper()
 	p.sees(name)
 	p.do("call "+name, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#users button.user[data-name=%q]`, name))))
-	p.wait("outgoing", `state.call.state === 'outgoing'`)
+	p.wait("calling", `['outgoing', 'connecting', 'connected'].includes(state.call.state)`)
 }
 
 // state waits until the call is in state s with peer name.
@@ -211,7 +222,28 @@ func (p *peer) ended(reason string) {
 func (p *peer) say(text string) {
 	p.t.Helper()
 	p.wait("send enabled", `!document.querySelector('#send').disabled`)
-	p.do("say", chromedp.SendKeys(chromedp.CSS("#msg"), text+"\r"))
+	p.do("say", chromedp.SendKeys(chromedp.CSS("#msg"), text), enter())
+}
+
+// enter presses Enter on the focused element as a keyboard does: one
+// keyDown carrying the text "\r", so a page that cancels the keydown also
+// cancels the newline. (chromedp's SendKeys("\r") sends a separate char
+// event, which a real keyboard never does after a cancelled keydown.)
+func enter() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		k := input.DispatchKeyEventParams{
+			Type: input.DispatchKeyEventTypeKeyDown, Key: "Enter", Code: "Enter",
+			WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13, Text: "\r", UnmodifiedText: "\r",
+		}
+		if _, err := cdp.Call(ctx, t, input.DispatchKeyEvent, k); err != nil {
+			return fmt.Errorf("enter down: %w", err)
+		}
+		k.Type, k.Text, k.UnmodifiedText = input.DispatchKeyEventTypeKeyUp, "", ""
+		if _, err := cdp.Call(ctx, t, input.DispatchKeyEvent, k); err != nil {
+			return fmt.Errorf("enter up: %w", err)
+		}
+		return nil
+	})
 }
 
 // got waits until a message with text from the peer is shown.

@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -33,6 +36,18 @@ func TestCallChatHangup(t *testing.T) {
 	if ca != cb {
 		t.Errorf("safety codes differ: alice %q, bob %q", ca, cb)
 	}
+	// The plain-JS SHA-256 (for pages served over http from a LAN address,
+	// where crypto.subtle is missing) must agree with WebCrypto.
+	same := evalAwait[bool](a, `import('/safety.js').then(async (m) => {
+		for (const n of [0, 55, 56, 64, 200, 1000]) {
+			const d = new Uint8Array(n).map((_, i) => i * 7 + 3);
+			if ((await m.sha256(d)).join() !== m.sha256js(d).join()) return false;
+		}
+		return true;
+	})`)
+	if !same {
+		t.Error("sha256js disagrees with crypto.subtle")
+	}
 	a.wait("path", `state.call.path !== ''`)
 	b.wait("path", `state.call.path !== ''`)
 	if pa, pb := a.text("#path"), b.text("#path"); pa != "direct" || pb != "direct" {
@@ -45,4 +60,191 @@ func TestCallChatHangup(t *testing.T) {
 	if got := b.text("#notice"); got != "alice hung up." {
 		t.Errorf("bob's notice = %q", got)
 	}
+}
+
+// TestDecline: the callee declines; the caller is told.
+func TestDecline(t *testing.T) {
+	ctx := browserTest(t)
+	srv := startServer(t)
+	a := newPeer(t, ctx, srv.URL(""), "ann")
+	b := newPeer(t, ctx, srv.URL(""), "ben")
+	a.login("ann")
+	b.login("ben")
+	a.call("ben")
+	b.callState("incoming", "ann")
+	if got := b.text("#callTitle"); got != "ann is calling you" {
+		t.Errorf("ben's call title = %q", got)
+	}
+	b.do("decline", chromedp.Click(chromedp.CSS("#decline")))
+	b.ended("end.declined.local")
+	a.ended("end.declined")
+	if got := a.text("#notice"); got != "ben declined the call." {
+		t.Errorf("ann's notice = %q", got)
+	}
+	// Both can call again after closing the notice.
+	a.do("close", chromedp.Click(chromedp.CSS("#close")))
+	a.wait("idle", `state.call.state === 'idle'`)
+	a.call("ben")
+	b.callState("incoming", "ann")
+}
+
+// TestBusy: a third user calling someone in a call is told "busy", and the
+// call in progress carries on.
+func TestBusy(t *testing.T) {
+	ctx := browserTest(t)
+	srv := startServer(t)
+	a := newPeer(t, ctx, srv.URL(""), "amy")
+	b := newPeer(t, ctx, srv.URL(""), "bea")
+	c := newPeer(t, ctx, srv.URL(""), "cat")
+	a.login("amy")
+	b.login("bea")
+	c.login("cat")
+	connect(t, a, b, "amy", "bea")
+	c.call("bea")
+	c.ended("end.busy")
+	if got := c.text("#notice"); got != "bea is in another call. Try again later." {
+		t.Errorf("cat's notice = %q", got)
+	}
+	b.callState("connected", "amy")
+	a.say("still here?")
+	b.got("still here?")
+	a.delivered("still here?")
+}
+
+// TestDuplicateName: a taken name is refused in place, and another works.
+func TestDuplicateName(t *testing.T) {
+	ctx := browserTest(t)
+	srv := startServer(t)
+	a := newPeer(t, ctx, srv.URL(""), "first")
+	b := newPeer(t, ctx, srv.URL(""), "second")
+	a.login("sam")
+	b.do("take sam", chromedp.SendKeys(chromedp.CSS("#name"), "sam"), chromedp.Click(chromedp.CSS("#join")))
+	b.wait("error shown", `document.querySelector('#nameErr').textContent !== ''`)
+	if got := b.text("#nameErr"); got != "The name “sam” is already in use. Please choose another." {
+		t.Errorf("error = %q", got)
+	}
+	if eval[bool](b, `document.querySelector('#login').hidden || state.joined`) {
+		t.Error("login form hidden after a refused name")
+	}
+	b.do("clear", chromedp.Evaluate[chromedp.Void](`document.querySelector('#name').value = ''`))
+	b.login("sam2")
+	b.sees("sam")
+}
+
+// TestGlare: both click Call on each other at the same moment; the two
+// offers cross and perfect negotiation leaves exactly one working call.
+func TestGlare(t *testing.T) {
+	ctx := browserTest(t)
+	srv := startServer(t)
+	a := newPeer(t, ctx, srv.URL(""), "gail")
+	b := newPeer(t, ctx, srv.URL(""), "gus")
+	a.login("gail")
+	b.login("gus")
+	a.sees("gus")
+	b.sees("gail")
+	// Both pages click at the same wall-clock time (same machine clock),
+	// so each sends its offer before the other's arrives.
+	at := time.Now().Add(400 * time.Millisecond).UnixMilli()
+	click := func(p *peer, other string) {
+		eval[bool](p, fmt.Sprintf(`(() => { const b = document.querySelector('#users button.user[data-name=%q]');
+			setTimeout(() => b.click(), %d - Date.now()); return true })()`, other, at))
+	}
+	click(a, "gus")
+	click(b, "gail")
+	a.callState("connected", "gus")
+	b.callState("connected", "gail")
+	if !eval[bool](a, `state.log.some(l => l.startsWith('glare'))`) && !eval[bool](b, `state.log.some(l => l.startsWith('glare'))`) {
+		t.Error("no side saw the offers cross; the test did not produce glare")
+	}
+	a.say("one call")
+	b.got("one call")
+	b.say("indeed")
+	a.got("indeed")
+	a.delivered("one call")
+	b.delivered("indeed")
+}
+
+// TestXSS: markup in a name and in a message is shown as text.
+func TestXSS(t *testing.T) {
+	ctx := browserTest(t)
+	srv := startServer(t)
+	const evil = `<img src=x onerror=alert(1)>`
+	const evilMsg = `<b>bold</b><img src=x onerror=alert(2)><script>alert(3)</script>`
+	a := newPeer(t, ctx, srv.URL(""), "evil")
+	b := newPeer(t, ctx, srv.URL(""), "victim")
+	a.login(evil)
+	b.login("vic")
+	b.sees(evil)
+	if got := eval[string](b, `document.querySelector('#users button.user').textContent`); !strings.Contains(got, evil) {
+		t.Errorf("list shows %q, want the name as text", got)
+	}
+	connect(t, a, b, evil, "vic")
+	if got := b.text("#callTitle"); got != "In a call with "+evil {
+		t.Errorf("call title = %q", got)
+	}
+	a.say(evilMsg)
+	b.got(evilMsg)
+	for _, p := range []*peer{a, b} {
+		if n := eval[int](p, `document.querySelectorAll('img, b, main script').length`); n != 0 {
+			t.Errorf("%s: %d elements injected", p.name, n)
+		}
+	}
+}
+
+// TestUnansweredCall: nobody answers; both sides give up (ring shortened to
+// 2 s by the test-only ?ring parameter).
+func TestUnansweredCall(t *testing.T) {
+	ctx := browserTest(t)
+	srv := startServer(t)
+	a := newPeer(t, ctx, srv.URL("ring=2"), "ursula")
+	b := newPeer(t, ctx, srv.URL("ring=2"), "uma")
+	a.login("ursula")
+	b.login("uma")
+	a.call("uma")
+	b.callState("incoming", "ursula")
+	a.ended("end.timeout")
+	b.ended("end.timeout.in")
+	if got := a.text("#notice"); got != "No answer from uma. The call was cancelled." {
+		t.Errorf("caller notice = %q", got)
+	}
+	if got := b.text("#notice"); got != "Missed call from ursula." {
+		t.Errorf("callee notice = %q", got)
+	}
+}
+
+// TestServerRestart: the server goes away mid-chat. The chat keeps flowing
+// peer to peer, and both pages log in again by themselves within 5 s of the
+// server coming back.
+func TestServerRestart(t *testing.T) {
+	ctx := browserTest(t)
+	srv := startServer(t)
+	a := newPeer(t, ctx, srv.URL(""), "rita")
+	b := newPeer(t, ctx, srv.URL(""), "rob")
+	a.login("rita")
+	b.login("rob")
+	connect(t, a, b, "rita", "rob")
+	a.say("before")
+	b.got("before")
+
+	srv.stop()
+	a.wait("reconnecting", `state.sig === 'reconnecting'`)
+	b.wait("reconnecting", `state.sig === 'reconnecting'`)
+	a.say("while the server is down")
+	b.got("while the server is down")
+	a.delivered("while the server is down")
+	b.say("still chatting")
+	a.got("still chatting")
+	b.delivered("still chatting")
+
+	srv.start()
+	back := time.Now()
+	a.waitFor("re-login", `state.logins === 2 && state.sig === 'connected'`, 5*time.Second)
+	b.waitFor("re-login", `state.logins === 2 && state.sig === 'connected'`, 5*time.Second)
+	t.Logf("both logged in again %v after the server came back", time.Since(back).Round(time.Millisecond))
+	a.callState("connected", "rob")
+	b.callState("connected", "rita")
+	a.say("after")
+	b.got("after")
+	a.sees("rob")
+	b.sees("rita")
 }
