@@ -51,18 +51,15 @@ func (f *iceFlags) register(fs *flag.FlagSet) {
 
 // check validates the flags that do not need a running relay.
 func (f *iceFlags) check() error {
-	if f.listen == "" {
-		switch {
-		case f.publicIP != "" || f.relayPorts != "" || f.peerAllow != "" || f.peerDeny != "":
-			return errors.New("-turn-public-ip, -turn-relay-ports and -turn-peer-* need -turn-listen")
-		}
-	} else if f.user != "" || f.pass != "" {
+	relayOnly := f.publicIP != "" || f.relayPorts != "" || f.peerAllow != "" || f.peerDeny != ""
+	switch {
+	case f.listen == "" && relayOnly:
+		return errors.New("-turn-public-ip, -turn-relay-ports and -turn-peer-* need -turn-listen")
+	case f.listen != "" && (f.user != "" || f.pass != ""):
 		return errors.New("the embedded relay (-turn-listen) only takes -turn-secret credentials, not -turn-user/-turn-pass")
 	}
-	if _, _, err := parsePortRange(f.relayPorts); err != nil {
-		return err
-	}
-	return nil
+	_, _, err := parsePortRange(f.relayPorts)
+	return err
 }
 
 func (f *iceFlags) stunURLs() []string {
