@@ -41,5 +41,10 @@ bench:
 nat-test:
 	P2PCHAT_NETNS_TEST=1 $(GO) test -race -count=1 -run '^TestNATLab' -v ./web/e2e
 
+# PNGs of every screen of the client into docs/screenshots, from real
+# Chromium (the zh-TW shots need a CJK font, e.g. fonts-wqy-microhei).
+screenshots:
+	P2PCHAT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestScreenshots$$' -v ./web/e2e
+
 clean:
 	rm -rf bin

@@ -218,11 +218,19 @@ func (p *peer) ended(reason string) {
 	p.wait("ended "+reason, fmt.Sprintf(`state.call.state === 'ended' && state.call.reason === %q`, reason))
 }
 
-// say types text into the message box and presses Enter.
+// say types text into the message box and presses Enter; line breaks in
+// text are typed as Shift+Enter.
 func (p *peer) say(text string) {
 	p.t.Helper()
 	p.wait("send enabled", `!document.querySelector('#send').disabled`)
-	p.do("say", chromedp.SendKeys(chromedp.CSS("#msg"), text), enter())
+	var keys []chromedp.Action[chromedp.Void]
+	for i, line := range strings.Split(text, "\n") {
+		if i > 0 {
+			keys = append(keys, chromedp.KeyEvent("\r", chromedp.KeyModifiers(chromedp.ModifierShift)))
+		}
+		keys = append(keys, chromedp.SendKeys(chromedp.CSS("#msg"), line))
+	}
+	p.do("say", append(keys, enter())...)
 }
 
 // enter presses Enter on the focused element as a keyboard does: one

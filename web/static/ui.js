@@ -58,6 +58,9 @@ export function render(s) {
   else if (c.peerSigLost) setText(els.notice, 'peerSigLost', c.peer);
   else setText(els.notice, '');
 
+  // The chat shows once the call is answered, and stays (read-only) after.
+  els.log.hidden = ['outgoing', 'incoming'].includes(c.state);
+  els.composer.hidden = els.log.hidden || c.state === 'ended';
   const open = c.state === 'connected' && c.open;
   els.msg.disabled = !open;
   els.send.disabled = !open;
@@ -83,7 +86,7 @@ let shownUsers = '';
  */
 function renderUsers(s, canCall) {
   const others = s.users.filter(u => u !== s.name);
-  setText(els.count, 'onlineCount', s.online);
+  setText(els.count, 'onlineCount', Math.max(0, s.online - 1)); // others: the list includes us
   if (s.truncated) setText(els.nobody, 'truncated');
   else if (!others.length) setText(els.nobody, 'nobody');
   else setText(els.nobody, '');
