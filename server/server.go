@@ -91,15 +91,28 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	defer release()
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	lw := &leanWriter{ResponseWriter: w} // leanconn.go
+	conn, err := websocket.Accept(lw, r, &websocket.AcceptOptions{
 		OriginPatterns: s.cfg.AllowOrigins,
 	})
 	if err != nil {
+		release()
 		// Accept has already written the HTTP error (403 for a foreign
 		// origin, 426 for a plain GET).
 		s.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	s.hub.Serve(r.Context(), conn, remote)
+	var batch signaling.Batcher
+	if lw.conn != nil {
+		batch = lw.conn
+	}
+	// Serve on a fresh goroutine and let the handler return: net/http's
+	// goroutine, request and buffers are then freed, which is most of what
+	// an idle connection would otherwise hold. The request's context ends
+	// with the handler, so the connection runs on its own; Shutdown closes
+	// it.
+	go func() {
+		defer release()
+		s.hub.ServeBatched(context.Background(), conn, batch, remote)
+	}()
 }

@@ -39,6 +39,8 @@ type Client struct {
 	strikes int
 
 	pingTimer *time.Timer
+
+	batch Batcher // nil: one write (and system call) per message
 }
 
 // send queues msg for the client without blocking. A client whose queue is
@@ -82,15 +84,12 @@ func (c *Client) writeLoop() {
 			c.qmu.Unlock()
 			return
 		}
-		msg := c.queue[0]
-		c.queue[0] = nil
-		c.queue = c.queue[1:]
+		// Take everything queued: it goes out as one batch (batch.go).
+		msgs := c.queue
+		c.queue = nil
 		c.qmu.Unlock()
 
-		ctx, cancel := context.WithTimeout(context.Background(), c.hub.cfg.WriteTimeout)
-		err := c.conn.Write(ctx, websocket.MessageText, msg)
-		cancel()
-		if err != nil {
+		if err := c.writeAll(msgs); err != nil {
 			// A failed or timed-out write leaves the connection unusable;
 			// coder/websocket has closed it, which ends the reader too.
 			c.markDead()
@@ -154,32 +153,47 @@ func (c *Client) allow(now time.Time) bool {
 // the buffer is returned, and idle connections hold none.
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// readLoop reads frames until the connection ends.
+// readLoop reads frames until the connection ends. Between messages it
+// waits in IdleWaiter, if the connection has one, on a shallow stack; the
+// work for one message is in readMessage so that its larger frame is gone
+// while the connection idles.
 func (c *Client) readLoop(ctx context.Context) error {
+	idle, _ := c.batch.(IdleWaiter)
 	for {
-		_, r, err := c.conn.Reader(ctx)
-		if err != nil {
-			return err
-		}
-		buf := bufPool.Get().(*bytes.Buffer)
-		buf.Reset()
-		if _, err := buf.ReadFrom(r); err != nil {
-			bufPool.Put(buf)
-			return err
-		}
-		if c.allow(time.Now()) {
-			c.strikes = 0
-			c.hub.handle(c, buf.Bytes())
-		} else {
-			c.strikes++
-			c.hub.stats.countRefusal(CodeRateLimited)
-			c.send(encodeError(CodeRateLimited, "Too many messages; slow down.", ""))
-			if c.strikes >= strikesBeforeClose {
-				bufPool.Put(buf)
-				c.conn.Close(websocket.StatusPolicyViolation, "rate limit exceeded")
-				return errRateAbuse
+		if idle != nil {
+			if err := idle.WaitReadable(); err != nil {
+				return err
 			}
 		}
-		bufPool.Put(buf)
+		if err := c.readMessage(ctx); err != nil {
+			return err
+		}
 	}
+}
+
+// readMessage reads and handles one message.
+func (c *Client) readMessage(ctx context.Context) error {
+	_, r, err := c.conn.Reader(ctx)
+	if err != nil {
+		return err
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return err
+	}
+	if c.allow(time.Now()) {
+		c.strikes = 0
+		c.hub.handle(c, buf.Bytes())
+		return nil
+	}
+	c.strikes++
+	c.hub.stats.countRefusal(CodeRateLimited)
+	c.send(encodeError(CodeRateLimited, "Too many messages; slow down.", ""))
+	if c.strikes >= strikesBeforeClose {
+		c.conn.Close(websocket.StatusPolicyViolation, "rate limit exceeded")
+		return errRateAbuse
+	}
+	return nil
 }

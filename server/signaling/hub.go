@@ -66,29 +66,52 @@ func (h *Hub) Online() int {
 // client, reads and dispatches its messages, and releases everything the
 // connection held when it ends. remote is the client's address, for logs.
 func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, remote string) {
-	conn.SetReadLimit(h.cfg.ReadLimit)
-	c := &Client{hub: h, conn: conn, id: h.nextID.Add(1), remote: remote}
-	if !h.add(c) {
-		conn.Close(websocket.StatusGoingAway, "server shutting down")
+	h.ServeBatched(ctx, conn, nil, remote)
+}
+
+// ServeBatched is Serve for a connection whose socket can batch writes
+// (see Batcher); b may be nil.
+//
+// Setup and teardown are separate functions so that this frame, which
+// stays on the stack for the connection's life, is small: an idle
+// connection's goroutine then parks on a stack shallow enough for the
+// garbage collector to shrink (see IdleWaiter).
+func (h *Hub) ServeBatched(ctx context.Context, conn *websocket.Conn, b Batcher, remote string) {
+	c := h.open(conn, b, remote)
+	if c == nil {
 		return
 	}
+	err := c.readLoop(ctx)
+	h.close(c, err)
+}
+
+// open registers a new connection and greets it; nil means shutting down.
+func (h *Hub) open(conn *websocket.Conn, b Batcher, remote string) *Client {
+	conn.SetReadLimit(h.cfg.ReadLimit)
+	c := &Client{hub: h, conn: conn, id: h.nextID.Add(1), remote: remote, batch: b}
+	if !h.add(c) {
+		conn.Close(websocket.StatusGoingAway, "server shutting down")
+		return nil
+	}
 	h.stats.Connections.Add(1)
-	defer h.stats.Connections.Add(-1)
 	h.log.Debug("connection opened", "conn", c.id, "remote", remote)
 
 	c.send(h.hello)
 	c.qmu.Lock()
 	c.pingTimer = time.AfterFunc(h.cfg.PingInterval, c.ping)
 	c.qmu.Unlock()
+	return c
+}
 
-	err := c.readLoop(ctx)
-
+// close releases everything a connection held once its reader has ended.
+func (h *Hub) close(c *Client, err error) {
 	c.markDead()
 	c.qmu.Lock()
 	c.pingTimer.Stop()
 	c.qmu.Unlock()
 	h.remove(c)
-	conn.CloseNow()
+	c.conn.CloseNow()
+	h.stats.Connections.Add(-1)
 	h.log.Debug("connection closed", "conn", c.id, "name", c.name, "status", websocket.CloseStatus(err))
 }
 

@@ -1,0 +1,166 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+func TestLeanConnReads(t *testing.T) {
+	t.Parallel()
+	s, peer := tcpPair(t)
+	lc := newLeanConn(s, []byte("pre"))
+	if lc.raw == nil {
+		t.Fatal("a TCP connection must use the raw read path")
+	}
+	// Bytes buffered by net/http come first, and small reads get one byte
+	// at a time so that no layer above holds unread bytes.
+	if err := lc.WaitReadable(); err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, bufioMin)
+	if n, err := lc.Read(p); n != 1 || err != nil || p[0] != 'p' {
+		t.Fatalf("small read: %d %v %q", n, err, p[:n])
+	}
+	big := make([]byte, 100)
+	if n, err := lc.Read(big); n != 2 || string(big[:n]) != "re" || err != nil {
+		t.Fatalf("large read of the pending rest: %d %v %q", n, err, big[:n])
+	}
+	if lc.rbuf != nil {
+		t.Error("read buffer kept after it was drained")
+	}
+
+	// Then the socket; WaitReadable returns once data is there and leaves
+	// it for Read.
+	msg := bytes.Repeat([]byte("x"), 5000)
+	if _, err := peer.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.WaitReadable(); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for len(got) < len(msg) {
+		n, err := lc.Read(big)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, big[:n]...)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatalf("read %d bytes, want the %d sent", len(got), len(msg))
+	}
+	peer.Close()
+	if _, err := lc.Read(big); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the peer closed: %v, want EOF", err)
+	}
+}
+
+func TestLeanConnCorkedWritesGoOutTogether(t *testing.T) {
+	t.Parallel()
+	s, peer := tcpPair(t)
+	lc := newLeanConn(s, nil)
+	lc.Cork()
+	for _, part := range []string{"one,", "two,", "three"} {
+		if _, err := lc.Write([]byte(part)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Nothing is sent while corked.
+	_ = peer.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, err := peer.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("peer read %d bytes (%v) before Flush", n, err)
+	}
+	if err := lc.Flush(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	var got []byte
+	for len(got) < len("one,two,three") {
+		n, err := peer.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if string(got) != "one,two,three" {
+		t.Fatalf("peer got %q", got)
+	}
+	// Uncorked, writes go straight out.
+	if _, err := lc.Write([]byte("now")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := peer.Read(buf); err != nil || string(buf[:n]) != "now" {
+		t.Fatalf("uncorked write: %q %v", buf[:n], err)
+	}
+}
+
+// TestLeanConnFlushTimesOut checks that a peer that stops reading cannot
+// hold a writer forever.
+func TestLeanConnFlushTimesOut(t *testing.T) {
+	t.Parallel()
+	s, _ := tcpPair(t)
+	lc := newLeanConn(s, nil)
+	chunk := make([]byte, 1<<20)
+	start := time.Now()
+	var err error
+	for i := 0; i < 64 && err == nil; i++ { // far beyond the socket buffers
+		lc.Cork()
+		_, _ = lc.Write(chunk)
+		err = lc.Flush(100 * time.Millisecond)
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("flush to a peer that never reads: %v, want a deadline error", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("flush took %v", d)
+	}
+}
+
+// TestLeanConnNotASocket checks the fallback for connections without a
+// file descriptor (TLS): reads pass through, WaitReadable does not block.
+func TestLeanConnNotASocket(t *testing.T) {
+	t.Parallel()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	lc := newLeanConn(a, nil)
+	if err := lc.WaitReadable(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = b.Write([]byte("hello")) }()
+	p := make([]byte, bufioMin)
+	if n, err := lc.Read(p); err != nil || string(p[:n]) != "hello" {
+		t.Fatalf("read %q %v", p[:n], err)
+	}
+}
