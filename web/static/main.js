@@ -17,9 +17,9 @@ const ringMs = (Number(params.get('ring')) || 30) * 1000;
 const relayParam = params.get('relay') === '1';
 // A channel closed without "bye" waits this long for the server's leave.
 const lostGraceMs = 1500;
+const connectMs = 30000;
 
 const state = {
-  lang: '',
   sig: 'connecting',
   name: '',
   joined: false,
@@ -124,8 +124,7 @@ function onMessage(m) {
     case 'answer':
       if (from !== c.peer || !link) return;
       if (c.state === 'outgoing') {
-        clearTimeout(ringTimer);
-        c.state = 'connecting';
+        answered();
         render(state);
       }
       link.receive(m);
@@ -188,8 +187,7 @@ function onOffer(m, from) {
     // connection: Chromium gathers no candidates after a first offer is
     // rolled back.
     log('glare with', from);
-    clearTimeout(ringTimer);
-    c.state = 'connecting';
+    answered();
     if (polite(from)) connect(from, false);
     render(state);
   }
@@ -230,6 +228,14 @@ function resetCall(peer, s) {
   state.messages = [];
   state.dialError = null;
   clearLog();
+}
+
+// answered moves to "connecting", which must end with an open channel
+// within connectMs: without usable candidates ICE may never report failure.
+function answered() {
+  clearTimeout(ringTimer);
+  state.call.state = 'connecting';
+  ringTimer = setTimeout(() => leave('failed', 'end.failed'), connectMs);
 }
 
 function teardown() {
@@ -280,6 +286,7 @@ function connect(peer, initiator) {
     signal: (m) => sig.send({ ...m, name: peer }),
     onOpen() {
       const c = state.call;
+      clearTimeout(ringTimer);
       c.open = true;
       c.state = 'connected';
       c.setupMs = Math.round(performance.now() - t0);
@@ -300,11 +307,7 @@ function connect(peer, initiator) {
     },
     onHealth(h) {
       const c = state.call;
-      if (h === 'failed') {
-        sig.send({ type: 'leave', name: peer, reason: 'failed' });
-        end('end.failed');
-        return;
-      }
+      if (h === 'failed') return leave('failed', 'end.failed');
       c.unstable = h === 'unstable';
       render(state);
       if (h === 'ok' && c.open) showTrust(l);
@@ -355,8 +358,7 @@ function call(peer) {
 function accept() {
   const c = state.call;
   if (c.state !== 'incoming' || !pendingOffer) return;
-  clearTimeout(ringTimer);
-  c.state = 'connecting';
+  answered();
   t0 = performance.now();
   const l = connect(c.peer, false);
   l.receive(pendingOffer);
@@ -426,7 +428,6 @@ els.msg.addEventListener('keydown', (e) => {
 });
 els.lang.addEventListener('change', () => {
   setLanguage(els.lang.value, true);
-  state.lang = lang();
   render(state);
 });
 addEventListener('pagehide', () => {
@@ -435,7 +436,6 @@ addEventListener('pagehide', () => {
 });
 
 setLanguage(pickLanguage());
-state.lang = lang();
 els.lang.value = lang();
 render(state);
 sig.connect();

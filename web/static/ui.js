@@ -66,11 +66,7 @@ export function render(s) {
   els.send.disabled = !open;
 }
 
-/**
- * setRaw sets untranslated text.
- * @param {HTMLElement} el
- * @param {string} text
- */
+/** @param {HTMLElement} el @param {string} text untranslated */
 function setRaw(el, text) {
   delete el.dataset.i18n;
   delete el.dataset.args;
