@@ -102,9 +102,16 @@ func TestSlowConsumerAmongManyMemoryBounded(t *testing.T) {
 			}
 		})
 	}
-	wg.Go(func() { // flooder: far more than one queue's worth
+	wg.Go(func() { // flooder: up to far more than one queue's worth
 		payload := `"` + strings.Repeat("z", chunk) + `"`
+		// Stop once slow is cut off: every further message would only earn
+		// the flooder a user-not-found reply, and a flood of replies it
+		// cannot read fast enough would make it a slow client too. With an
+		// unbounded queue, slow is never cut off and all 64 MiB go out.
 		for range floodMsgs {
+			if hub.Stats().SlowDisconnects.Load() > 0 {
+				return
+			}
 			msg := `{"type":"candidate","name":"slow","candidate":` + payload + `}`
 			if err := flooder.conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
 				errs <- fmt.Errorf("flooder write: %w", err)
