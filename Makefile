@@ -14,6 +14,10 @@ build:
 	$(GO) build -o bin/p2pchat ./cmd/p2pchat
 
 test:
+	@[ -n "$$CHROME_BIN" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	 command -v google-chrome-stable >/dev/null || command -v google-chrome >/dev/null || \
+	 echo "*** WARNING: no Chromium found: the browser end-to-end tests (web/e2e) will be SKIPPED." \
+	      "Install it: apt-get install -y --no-install-recommends chromium" >&2
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
