@@ -208,18 +208,12 @@ function onLeave(from, reason) {
 }
 
 /**
- * @param {string} reason from leave or bye
+ * @param {string} r reason from leave or bye
  * @param {boolean} ringing
  */
-function reasonKey(reason, ringing) {
-  switch (reason) {
-    case 'hangup': case 'declined': case 'busy': case 'offline': case 'cancelled': case 'failed':
-      return 'end.' + reason;
-    case 'timeout':
-      return ringing ? 'end.timeout.in' : 'end.timeout';
-    default:
-      return 'end.other';
-  }
+function reasonKey(r, ringing) {
+  if (r === 'timeout') return ringing ? 'end.timeout.in' : 'end.timeout';
+  return ['hangup', 'declined', 'busy', 'offline', 'cancelled', 'failed'].includes(r) ? 'end.' + r : 'end.other';
 }
 
 function resetCall(peer, s) {

@@ -21,6 +21,8 @@ export function render(s) {
   else if (c.state === 'ended') setText(els.callStatus, 'call.ended');
   else setText(els.callStatus, c.unstable ? 'call.unstable' : 'call.' + c.state, c.peer);
   els.callStatus.dataset.state = c.state;
+  // A ringing call shows in the tab title too, for pages in the background.
+  document.title = (c.state === 'incoming' ? t('call.incoming', c.peer) + ' · ' : '') + 'p2pchat';
   els.sig.dataset.state = s.sig;
 
   els.login.hidden = s.joined;
