@@ -164,3 +164,42 @@ func TestLeanConnNotASocket(t *testing.T) {
 		t.Fatalf("read %q %v", p[:n], err)
 	}
 }
+
+// TestLeanConnLargeReadThenWait checks that data left in the socket by a
+// large direct read is found by the next WaitReadable (no readiness event
+// announces it).
+func TestLeanConnLargeReadThenWait(t *testing.T) {
+	t.Parallel()
+	s, peer := tcpPair(t)
+	lc := newLeanConn(s, nil)
+	if _, err := peer.Write([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.WaitReadable(); err != nil { // drains the socket
+		t.Fatal(err)
+	}
+	if n, err := lc.Read(make([]byte, 1)); n != 1 || err != nil {
+		t.Fatalf("read %d %v", n, err)
+	}
+	msg := bytes.Repeat([]byte("y"), 3*readChunk)
+	go func() { _, _ = peer.Write(msg) }()
+	got := 0
+	big := make([]byte, readChunk)
+	for got < readChunk { // one large direct read, leaving the rest
+		n, err := lc.Read(big[:readChunk-got])
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += n
+	}
+	done := make(chan error, 1)
+	go func() { done <- lc.WaitReadable() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("WaitReadable blocked with data in the socket")
+	}
+}
