@@ -198,6 +198,8 @@ func (h *Hub) handle(c *Client, data []byte) {
 		h.relay(c, &m)
 	case "leave":
 		h.leave(c, &m)
+	case "ice":
+		h.refreshICE(c)
 	default:
 		// The compat text of the tutorial server, byte for byte.
 		h.refuse(c, CodeUnknownType, "Command not found: "+m.Type, "")
@@ -257,6 +259,17 @@ func (h *Hub) login(c *Client, m *inbound) {
 	}
 	h.mu.Unlock()
 	h.stats.Logins.Add(1)
+}
+
+// refreshICE answers a client's request for fresh iceServers. TURN
+// credentials expire (-turn-ttl); a client that has been logged in for
+// longer asks before it starts a call, instead of reconnecting.
+func (h *Hub) refreshICE(c *Client) {
+	if c.name == "" {
+		h.refuse(c, CodeNotLoggedIn, "Log in before asking for ICE servers.", "")
+		return
+	}
+	c.send(mustJSON(iceMessage{Type: "ice", IceServers: h.cfg.ICE.LoginServers(c.name)}))
 }
 
 // target looks up the named recipient of a relay or leave, refusing what

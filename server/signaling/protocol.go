@@ -148,6 +148,12 @@ type helloMessage struct {
 	TestRelay  bool            `json:"testRelay,omitempty"`
 }
 
+// iceMessage answers an "ice" request with fresh iceServers.
+type iceMessage struct {
+	Type       string          `json:"type"`
+	IceServers json.RawMessage `json:"iceServers"`
+}
+
 // presenceMessage carries the online list (full) or a coalesced change.
 type presenceMessage struct {
 	Type      string   `json:"type"`

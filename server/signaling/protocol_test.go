@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -255,4 +256,30 @@ func TestSecondLoginRefused(t *testing.T) {
 	}
 	// The connection holds only its first name: "second" is still free.
 	login(t, url, "second")
+}
+
+// countingICE hands out a new credential on every call, like TURN REST.
+type countingICE struct{ n atomic.Int64 }
+
+func (c *countingICE) HelloServers() json.RawMessage { return json.RawMessage(`[]`) }
+func (c *countingICE) LoginServers(name string) json.RawMessage {
+	return mustJSON([]map[string]any{{"urls": []string{"turn:relay.test:3478"}, "username": fmt.Sprintf("%d:%s", c.n.Add(1), name), "credential": "x"}})
+}
+
+func TestICERefreshGivesFreshCredentials(t *testing.T) {
+	t.Parallel()
+	_, url := startHub(t, Config{ICE: &countingICE{}})
+	anon := dial(t, url)
+	anon.send(map[string]any{"type": "ice"})
+	anon.expectError(CodeNotLoggedIn)
+
+	c := dial(t, url)
+	c.send(map[string]any{"type": "login", "name": "alice"})
+	first := c.expect("login")["iceServers"].([]any)[0].(map[string]any)["username"]
+	c.send(map[string]any{"type": "ice"})
+	m := c.expect("ice")
+	again := m["iceServers"].([]any)[0].(map[string]any)["username"]
+	if first != "1:alice" || again != "2:alice" {
+		t.Fatalf("usernames %v then %v, want 1:alice then 2:alice", first, again)
+	}
 }
