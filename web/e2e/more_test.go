@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -127,4 +129,38 @@ func TestKeyboardOnly(t *testing.T) {
 	// Shift+Enter makes a new line instead of sending.
 	b.do("type", chromedp.KeyEvent("line one"), chromedp.KeyEvent("\r", chromedp.KeyModifiers(chromedp.ModifierShift)), chromedp.KeyEvent("line two"), enter())
 	a.got("line one\nline two")
+}
+
+// TestICERestart: both sides restart ICE at the same moment on a live call
+// (what a network change does). The two renegotiation offers collide;
+// perfect negotiation must settle them, with new ICE credentials on both
+// sides and the chat still flowing.
+func TestICERestart(t *testing.T) {
+	ctx := browserTest(t)
+	srv := startServer(t)
+	a := newPeer(t, ctx, srv.URL(""), "ivy")
+	b := newPeer(t, ctx, srv.URL(""), "ian")
+	for _, p := range []*peer{a, b} {
+		eval[any](p, recordPCs)
+	}
+	a.login("ivy")
+	b.login("ian")
+	connect(t, a, b, "ivy", "ian")
+	const ufrag = `(window.__pcs.at(-1).currentLocalDescription.sdp.match(/a=ice-ufrag:(\S+)/) || [])[1]`
+	before := map[*peer]string{a: eval[string](a, ufrag), b: eval[string](b, ufrag)}
+	at := time.Now().Add(300 * time.Millisecond).UnixMilli()
+	for _, p := range []*peer{a, b} {
+		eval[bool](p, fmt.Sprintf(`(setTimeout(() => window.__pcs.at(-1).restartIce(), %d - Date.now()), true)`, at))
+	}
+	for _, p := range []*peer{a, b} {
+		p.wait("new ICE credentials", fmt.Sprintf(`(() => { const pc = window.__pcs.at(-1);
+			return pc.signalingState === 'stable' && %s !== %q &&
+				['connected', 'completed'].includes(pc.iceConnectionState); })()`, ufrag, before[p]))
+	}
+	a.say("after the restart")
+	b.got("after the restart")
+	b.say("still here")
+	a.got("still here")
+	a.callState("connected", "ian")
+	b.callState("connected", "ivy")
 }
