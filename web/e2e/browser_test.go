@@ -71,6 +71,7 @@ type peer struct {
 
 	mu      sync.Mutex
 	console []string
+	bad     []string // exceptions and CSP violations
 }
 
 // peerOptions adjusts a peer's browser.
@@ -121,14 +122,22 @@ func newPeer(t *testing.T, ctx context.Context, url, name string, o ...peerOptio
 			}
 			p.mu.Lock()
 			p.console = append(p.console, time.Now().Format("15:04:05.000 ")+m.String())
+			// Any uncaught exception, or anything the CSP blocked, is a bug
+			// even when the test's own checks pass.
+			if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
+				p.bad = append(p.bad, m.String())
+			}
 			p.mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, b := range p.bad {
+			t.Errorf("%s: page error: %s", name, b)
+		}
 		if t.Failed() {
-			p.mu.Lock()
 			t.Logf("--- console of %s:\n%s", name, strings.Join(p.console, "\n"))
-			p.mu.Unlock()
 		}
 	})
 	// Headless Chromium ignores --lang; the DevTools override sets

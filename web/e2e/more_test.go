@@ -164,3 +164,23 @@ func TestICERestart(t *testing.T) {
 	a.callState("connected", "ian")
 	b.callState("connected", "ivy")
 }
+
+// TestConnectionLost: the peer's connection vanishes without a goodbye (as
+// when its browser crashes while its WebSocket lingers): both sides end the
+// call as lost instead of waiting forever.
+func TestConnectionLost(t *testing.T) {
+	ctx := browserTest(t)
+	srv := startServer(t)
+	a := newPeer(t, ctx, srv.URL(""), "lou")
+	b := newPeer(t, ctx, srv.URL(""), "liz")
+	eval[any](a, recordPCs)
+	a.login("lou")
+	b.login("liz")
+	connect(t, a, b, "lou", "liz")
+	// Close the peer connection behind the page's back: no bye, no leave.
+	eval[bool](a, `(window.__pcs.at(-1).close(), true)`)
+	b.ended("end.lost")
+	if got := b.text("#notice"); got != "The connection to lou was lost." {
+		t.Errorf("notice = %q", got)
+	}
+}
