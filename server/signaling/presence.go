@@ -86,10 +86,24 @@ func (p *presence) arm() {
 	}
 	p.armed = true
 	if p.timer == nil {
-		p.timer = time.AfterFunc(p.hub.cfg.PresenceInterval, p.flush)
+		p.timer = time.AfterFunc(p.interval(), p.flush)
 	} else {
-		p.timer.Reset(p.hub.cfg.PresenceInterval)
+		p.timer.Reset(p.interval())
 	}
+}
+
+// presenceFanoutBudget bounds the presence messages sent per second in
+// all. A flush goes to every subscriber, so with 100,000 of them a flush
+// every second would cost more than all the signaling itself (one write
+// each); past PresenceMax they only learn a count anyway. The interval is
+// stretched so that subscribers / interval stays within the budget: 2,000
+// messages a second is a few percent of one core.
+const presenceFanoutBudget = 2000
+
+// interval is PresenceInterval, stretched for many subscribers.
+func (p *presence) interval() time.Duration {
+	d := p.hub.cfg.PresenceInterval
+	return max(d, time.Duration(len(p.subs))*time.Second/presenceFanoutBudget)
 }
 
 func (p *presence) stop() {
