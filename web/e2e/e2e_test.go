@@ -54,6 +54,16 @@ func TestCallChatHangup(t *testing.T) {
 		t.Errorf("path: alice %q, bob %q, want direct", pa, pb)
 	}
 
+	// Everything the page loaded came from its own origin.
+	for _, p := range []*peer{a, b} {
+		if other := eval[[]string](p, `performance.getEntriesByType('resource').map(e => e.name).filter(u => /^(https?|wss?):/.test(u) && !u.startsWith(location.origin))`); len(other) != 0 {
+			t.Errorf("%s: requests to other origins: %v", p.name, other)
+		}
+		if n := eval[int](p, `performance.getEntriesByType('resource').length`); n < 8 {
+			t.Errorf("%s: only %d resources seen; is the check blind?", p.name, n)
+		}
+	}
+
 	a.do("hang up", chromedp.Click(chromedp.CSS("#hangup")))
 	a.ended("end.hangup.local")
 	b.ended("end.hangup")
