@@ -180,7 +180,7 @@ func run(ctx context.Context, args []string, log io.Writer) (*result, error) {
 	} else if cfg.mode == "churn" {
 		conns = 2 * cfg.concurrency
 	}
-	if err := raiseNoFile(uint64(conns) + 1024); err != nil {
+	if err := raiseNoFile(uint64(conns)+64, uint64(conns)+1024); err != nil {
 		return nil, err
 	}
 	d, err := newDialer(cfg.url, cfg.srcAddrs, cfg.timeout)
