@@ -159,3 +159,33 @@ func BenchmarkRelayWebSocket(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRelayAmongOnline is BenchmarkRelay's offer with many other
+// users logged in: routing must not slow down as the registry grows.
+func BenchmarkRelayAmongOnline(b *testing.B) {
+	for _, online := range []int{2, 100000} {
+		b.Run("online="+strconv.Itoa(online), func(b *testing.B) {
+			h := NewHub(Config{ICE: StaticICE{}, SendQueue: 1 << 20}, testLog())
+			alice, bob := queueClient(h), queueClient(h)
+			h.handle(alice, []byte(`{"type":"login","name":"alice"}`))
+			h.handle(bob, []byte(`{"type":"login","name":"bob"}`))
+			for i := range online - 2 {
+				h.handle(queueClient(h), []byte(`{"type":"login","name":"user`+strconv.Itoa(i)+`"}`))
+			}
+			if h.Online() != online {
+				b.Fatalf("%d online, want %d", h.Online(), online)
+			}
+			h.handle(alice, []byte(`{"type":"offer","name":"bob","offer":{}}`))
+			bob.drain()
+			msg := []byte(benchOffer)
+			b.SetBytes(int64(len(msg)))
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				h.handle(alice, msg)
+				if i%1024 == 1023 {
+					bob.drain()
+				}
+			}
+		})
+	}
+}
