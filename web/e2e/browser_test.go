@@ -194,6 +194,24 @@ func (p *peer) waitFor(what, js string, d time.Duration) {
 	}
 }
 
+// settle waits until js is truthy across a navigation, when the page's
+// JavaScript context changes under chromedp's Poll: it evaluates in a loop
+// and treats errors as "not yet".
+func (p *peer) settle(what, js string) {
+	p.t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(p.ctx, time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(`+js+`)`))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.t.Fatalf("%s: waiting for %s (%s): timed out", p.name, what, js)
+}
+
 // login types name and joins, then waits until the server accepted it.
 func (p *peer) login(name string) {
 	p.t.Helper()

@@ -136,9 +136,21 @@ func TestDuplicateName(t *testing.T) {
 	if eval[bool](b, `document.querySelector('#login').hidden || state.joined`) {
 		t.Error("login form hidden after a refused name")
 	}
+	// An invisible character: the server's invalid-name, shown in words.
+	b.do("invisible", chromedp.Evaluate[chromedp.Void](`document.querySelector('#name').value = 'sa\u200bm'`), chromedp.Click(chromedp.CSS("#join")))
+	b.wait("invalid name shown", `document.querySelector('#nameErr').textContent.startsWith('That name cannot be used')`)
 	b.do("clear", chromedp.Evaluate[chromedp.Void](`document.querySelector('#name').value = ''`))
 	b.login("sam2")
 	b.sees("sam")
+	// Presence follows people leaving, too: navigating away is leaving,
+	// even if the browser keeps the page in its back/forward cache.
+	a.sees("sam2")
+	b.do("leave", chromedp.Navigate("about:blank"))
+	a.wait("sam2 gone", `!state.users.includes('sam2') && !document.querySelector('#users button.user')`)
+	// Coming back (from the cache) logs in again by itself.
+	eval[bool](b, `(history.back(), true)`)
+	b.settle("back and logged in again", `location.pathname === '/' && window.state && state.loggedIn && state.logins === 2`)
+	a.sees("sam2")
 }
 
 // TestGlare: both click Call on each other at the same moment; the two

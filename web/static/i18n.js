@@ -10,7 +10,7 @@ const strings = {
   join: ['Join', '加入'],
   joining: ['Joining…', '加入中…'],
   'err.name-taken': ['The name “{0}” is already in use. Please choose another.', '「{0}」這個名字已經有人使用，請換一個。'],
-  'err.invalid-name': ['That name cannot be used: at most 32 characters, not only spaces.', '這個名字無法使用：最多 32 個字元，且不能只有空白。'],
+  'err.invalid-name': ['That name cannot be used. Use 1 to 32 visible characters.', '這個名字無法使用，請用 1 到 32 個可見字元。'],
   'err.already-logged-in': ['This page is already signed in. Reload the page to change your name.', '此頁面已經登入。要換名字請重新整理頁面。'],
   'err.login': ['Sign-in failed: {0}', '登入失敗：{0}'],
   'err.empty': ['Please enter a name.', '請輸入名字。'],

@@ -424,9 +424,13 @@ els.lang.addEventListener('change', () => {
   setLanguage(els.lang.value, true);
   render(state);
 });
+// Leaving the page ends the call and goes offline. The page may live on in
+// the back/forward cache, where an open socket would keep us "online":
+// close it; if the page comes back, the reconnect logs in again.
 addEventListener('pagehide', () => {
   const s = state.call.state;
   leave(s === 'incoming' ? 'declined' : s === 'outgoing' ? 'cancelled' : 'hangup', '');
+  if (sig.ws) sig.ws.close(1000);
 });
 
 setLanguage(pickLanguage());
