@@ -1,14 +1,10 @@
-// Call: one RTCPeerConnection to one peer with "perfect negotiation" (W3C
-// webrtc-pc example): either side may (re)negotiate at any time; in glare
-// the impolite peer ignores the colliding offer, the polite one rolls back.
-// Chat uses one pre-negotiated data channel (id 0) created by both sides, so
-// glare never leaves two channels. Candidates trickle; nothing waits for
-// gathering (an unreachable STUN server would cost tens of seconds).
+// Call: one RTCPeerConnection with perfect negotiation, a pre-negotiated
+// chat channel (id 0, so glare never leaves two) and trickle ICE: nothing
+// waits for gathering. See docs/client.md.
 
 import { safetyCode } from './safety.js';
 
-// How long ICE may stay "disconnected" before we try an ICE restart. Short
-// drops (Wi-Fi roaming) recover by themselves within a few seconds.
+// "disconnected" this long triggers an ICE restart; short drops heal alone.
 const restartAfterMs = 3000;
 
 export class PeerLink {

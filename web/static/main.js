@@ -1,7 +1,6 @@
-// main: the state object, the call state machine, and the wiring between
-// signaling, call, chat and ui. Call states: idle -> outgoing | incoming ->
-// connecting -> connected (channel open) -> ended. While "active" (neither
-// idle nor ended) other callers get leave "busy". window.state is for tests.
+// main: the state (window.state, for tests) and the call state machine
+// (docs/client.md): idle -> outgoing | incoming -> connecting -> connected
+// -> ended. While active, other callers get leave "busy".
 
 import { Signaling } from './signaling.js';
 import { PeerLink } from './call.js';

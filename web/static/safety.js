@@ -1,12 +1,5 @@
-// Safety code: a short number both people read to each other to check that
-// their browsers talk to each other and not to someone in the middle.
-//
-// Each browser proves its DTLS key with the certificate fingerprint in its
-// SDP ("a=fingerprint:sha-256 AB:CD:…"). The code is SHA-256 over both
-// fingerprints, sorted so both sides hash the same text, shown as four
-// groups of four digits. Anyone who swaps a key (a lying signaling server
-// included) must put a different fingerprint in at least one SDP, which
-// changes the code on at least one side.
+// Safety code: SHA-256 of both sides' DTLS fingerprints, sorted, as four
+// groups of four digits. A swapped key changes it (docs/client.md).
 
 /** @param {string} sdp @returns {string[]} normalised a=fingerprint values */
 export function fingerprints(sdp) {

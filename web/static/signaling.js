@@ -1,6 +1,5 @@
-// Signaling: the WebSocket to /ws, JSON messages, reconnect with backoff
-// and automatic re-login with the same name; connected calls keep running
-// peer to peer meanwhile.
+// Signaling: the WebSocket to /ws; reconnects with backoff and logs in
+// again with the same name (calls keep running peer to peer meanwhile).
 
 // Short first retry to rejoin a restarted server fast; capped backoff.
 const backoffFirstMs = 250;
