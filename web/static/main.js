@@ -111,8 +111,10 @@ function onMessage(m) {
   const c = state.call;
   switch (m.type) {
     case 'hello':
-      if (Array.isArray(m.iceServers)) state.iceServers = m.iceServers;
       state.relayOnly = relayParam && m.testRelay === true;
+    // fall through
+    case 'ice':
+      if (Array.isArray(m.iceServers)) state.iceServers = m.iceServers;
       break;
     case 'presence':
       onPresence(m);
@@ -431,6 +433,10 @@ addEventListener('pagehide', () => {
   leave(s === 'incoming' ? 'declined' : s === 'outgoing' ? 'cancelled' : 'hangup', '');
   if (sig.ws) sig.ws.close(1000);
 });
+
+// TURN credentials expire (-turn-ttl, 1 h by default): fetch fresh ones
+// now and then, so a call made hours after login can still use the relay.
+setInterval(() => state.loggedIn && sig.send({ type: 'ice' }), 600000);
 
 setLanguage(pickLanguage());
 els.lang.value = lang();
