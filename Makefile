@@ -29,6 +29,7 @@ lint:
 # Bounded fuzzing of every parser of untrusted input.
 fuzz:
 	$(GO) test ./server/signaling -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server/signaling -run '^$$' -fuzz '^FuzzParseEnvelope$$' -fuzztime $(FUZZTIME)
 
 # Benchmarks of the hot paths (benchstat-friendly), then a short bounded
 # load run of the real binary on loopback. See docs/benchmarks.md.
