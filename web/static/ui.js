@@ -61,7 +61,7 @@ export function render(s) {
   else setText(els.notice, '');
 
   // The chat shows once the call is answered, and stays (read-only) after.
-  els.log.hidden = ['outgoing', 'incoming'].includes(c.state);
+  els.log.hidden = ['outgoing', 'incoming'].includes(c.state) || (c.state === 'ended' && !s.messages.length);
   els.composer.hidden = els.log.hidden || c.state === 'ended';
   const open = c.state === 'connected' && c.open;
   els.msg.disabled = !open;
