@@ -19,10 +19,14 @@
 // non-blocking append to the target's bounded queue.
 //
 // Each connection has exactly one reader: the goroutine that called Serve
-// (the HTTP handler's own goroutine, so an idle connection costs one
-// goroutine). Writes are done by a writer goroutine that exists only while
-// the connection's queue is non-empty; it drains the queue and exits. A
-// client whose queue overflows is cut off, so a peer that stops reading
-// never blocks anyone else. Keep-alive pings run from a per-connection timer
-// (time.AfterFunc), which holds no goroutine between pings.
+// (the server starts one per connection and lets the HTTP handler return,
+// so an idle connection costs one goroutine). Writes are done by a writer
+// goroutine that exists only while the connection's queue is non-empty; it
+// takes the whole queue, writes it (as one system call when the connection
+// is a Batcher) and exits once the queue is empty. A client whose queue
+// overflows is cut off, so a peer that stops reading never blocks anyone
+// else. Keep-alive pings run from a per-connection timer (time.AfterFunc),
+// which holds no goroutine between pings. A connection that is an
+// IdleWaiter lets the reader wait between messages on a shallow stack and
+// without buffers; see batch.go and server/leanconn.go.
 package signaling
