@@ -142,6 +142,7 @@ func TestRelayOnlyCall(t *testing.T) {
 	connect(t, a, b, "alice", "bob")
 
 	relayIP := strings.Split(relay.Addr().String(), ":")[0]
+	infos := map[*peer]pairInfo{}
 	for _, p := range []*peer{a, b} {
 		// The pair is selected by the time the channel is open, but give
 		// the stats a moment to say so.
@@ -154,11 +155,25 @@ func TestRelayOnlyCall(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		t.Logf("%s: %+v", p.name, info)
-		if info.Policy != "relay" || info.Local != "relay" || info.Remote != "relay" || info.State != "succeeded" {
-			t.Errorf("%s: selected pair %+v, want relay/relay under policy relay", p.name, info)
+		infos[p] = info
+		if info.Policy != "relay" || info.Local != "relay" || info.State != "succeeded" {
+			t.Errorf("%s: selected pair %+v, want a local relay candidate under policy relay", p.name, info)
 		}
 		if !strings.HasPrefix(info.LocalAddr, relayIP+":") || info.RelayProtocol != "udp" {
 			t.Errorf("%s: local candidate %s over %q, want the relay at %s over udp", p.name, info.LocalAddr, info.RelayProtocol, relayIP)
+		}
+	}
+	// The remote end is the other browser's relay address. With trickle
+	// ICE a connectivity check from it can arrive before its candidate
+	// message, and then getStats calls it peer-reflexive; its port still
+	// is the other side's relay port.
+	for p, other := range map[*peer]*peer{a: b, b: a} {
+		info, want := infos[p], infos[other].LocalAddr
+		switch {
+		case info.Remote == "relay" && info.RemoteAddr == want:
+		case info.Remote == "prflx" && portOf(info.RemoteAddr) == portOf(want):
+		default:
+			t.Errorf("%s: remote candidate %s %s, want %s's relay address %s", p.name, info.Remote, info.RemoteAddr, other.name, want)
 		}
 	}
 	a.wait("path shown", `state.call.path === 'relay'`)
@@ -187,3 +202,6 @@ func TestRelayParamIgnoredWithoutSwitch(t *testing.T) {
 		t.Error("relay-only on although the server did not allow it")
 	}
 }
+
+// portOf returns what follows the last colon of host:port.
+func portOf(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }
