@@ -37,10 +37,9 @@ type leanConn struct {
 
 	// Read side. Usually only the reader goroutine reads, but a close
 	// handshake started elsewhere (shutdown) reads too, so it is locked.
-	rmu     sync.Mutex
-	rbuf    *[]byte // pooled, holds rest while data is pending
-	rest    []byte
-	drained bool // the last read left the socket empty
+	rmu  sync.Mutex
+	rbuf *[]byte // pooled, holds rest while data is pending
+	rest []byte
 
 	// Write side.
 	wmu    sync.Mutex
@@ -106,9 +105,6 @@ func (c *leanConn) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
-	// A large read goes straight to the socket and may leave data there
-	// with no new readiness event to come: try before waiting next time.
-	c.drained = false
 	return c.Conn.Read(p)
 }
 
@@ -135,16 +131,10 @@ func (c *leanConn) fill() error {
 	var n int
 	var rerr error
 	var buf *[]byte
-	// When the last read left the socket empty, the next message will
-	// announce itself with a new readiness event, so wait for it first
-	// instead of spending a system call on a read that would only say
-	// EAGAIN. (Go's poller latches readiness, so no event can be missed.)
-	skip := c.drained
+	// Always try the read before waiting: RawRead clears the poller's
+	// latched readiness before calling f, so data that arrived earlier
+	// would never be announced again if f waited first.
 	err := c.raw.Read(func(fd uintptr) bool {
-		if skip {
-			skip = false
-			return false
-		}
 		b := readPool.Get().(*[]byte)
 		for {
 			n, rerr = syscall.Read(int(fd), *b)
@@ -173,7 +163,6 @@ func (c *leanConn) fill() error {
 		return io.EOF
 	}
 	c.rbuf, c.rest = buf, (*buf)[:n]
-	c.drained = n < len(*buf)
 	return nil
 }
 

@@ -203,3 +203,31 @@ func TestLeanConnLargeReadThenWait(t *testing.T) {
 		t.Fatal("WaitReadable blocked with data in the socket")
 	}
 }
+
+// TestLeanConnDataBeforeWait checks that a message which arrived while the
+// reader was busy (its readiness already reported) is not left waiting for
+// the next one.
+func TestLeanConnDataBeforeWait(t *testing.T) {
+	t.Parallel()
+	s, peer := tcpPair(t)
+	lc := newLeanConn(s, nil)
+	for i := range 20 {
+		if _, err := peer.Write([]byte{'a'}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // let the poller see it first
+		done := make(chan error, 1)
+		go func() { done <- lc.WaitReadable() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("message %d: WaitReadable blocked with data in the socket", i)
+		}
+		if n, err := lc.Read(make([]byte, 1)); n != 1 || err != nil {
+			t.Fatalf("read %d %v", n, err)
+		}
+	}
+}
