@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // DefaultMaxConnsPerIP is the default cap on WebSocket connections from one
@@ -38,6 +39,21 @@ type connLimiter struct {
 
 	refusedPerIP atomic.Uint64
 	refusedFull  atomic.Uint64
+
+	// Unix nanoseconds of the last refusal logged, per reason: refusals
+	// are logged at most once per refusalLogEvery, so a host hammering
+	// the server cannot flood the log (the metrics count every one).
+	lastLogPerIP, lastLogFull atomic.Int64
+}
+
+// refusalLogEvery is the least time between two logged refusals of one kind.
+const refusalLogEvery = 10 * time.Second
+
+// shouldLog reports whether a refusal may be logged now.
+func shouldLog(last *atomic.Int64) bool {
+	now := time.Now().UnixNano()
+	prev := last.Load()
+	return now-prev >= int64(refusalLogEvery) && last.CompareAndSwap(prev, now)
 }
 
 func newConnLimiter(maxPerIP, max int) *connLimiter {
@@ -101,12 +117,18 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (remote string, r
 	}
 	switch s.limits.acquire(key) {
 	case refusedPerIP:
-		s.log.Warn("connection refused: too many from one address", "remote", remote, "limit", s.cfg.MaxConnsPerIP)
+		if shouldLog(&s.limits.lastLogPerIP) {
+			s.log.Warn("connection refused: too many from one address (logged at most every 10s)",
+				"remote", remote, "limit", s.cfg.MaxConnsPerIP, "refused_total", s.limits.refusedPerIP.Load())
+		}
 		refuse(w, http.StatusTooManyRequests, fmt.Sprintf(
 			"too many connections from your address (limit %d): close some p2pchat tabs or try again later", s.cfg.MaxConnsPerIP))
 		return "", nil, false
 	case refusedFull:
-		s.log.Warn("connection refused: server full", "remote", remote, "limit", s.cfg.MaxConns)
+		if shouldLog(&s.limits.lastLogFull) {
+			s.log.Warn("connection refused: server full (logged at most every 10s)",
+				"remote", remote, "limit", s.cfg.MaxConns, "refused_total", s.limits.refusedFull.Load())
+		}
 		refuse(w, http.StatusServiceUnavailable, fmt.Sprintf(
 			"server is full (%d connections): try again later", s.cfg.MaxConns))
 		return "", nil, false

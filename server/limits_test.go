@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -225,4 +226,21 @@ func TestForwardedClientIsCapped(t *testing.T) {
 		t.Fatal("another client behind the same proxy was refused")
 	}
 	release2()
+}
+
+func TestRefusalLogIsRateLimited(t *testing.T) {
+	t.Parallel()
+	var last atomic.Int64
+	if !shouldLog(&last) {
+		t.Fatal("first refusal not logged")
+	}
+	for range 100 {
+		if shouldLog(&last) {
+			t.Fatal("refusal logged again within refusalLogEvery")
+		}
+	}
+	last.Store(time.Now().Add(-refusalLogEvery).UnixNano())
+	if !shouldLog(&last) {
+		t.Fatal("refusal not logged after refusalLogEvery")
+	}
 }
