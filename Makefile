@@ -30,6 +30,8 @@ lint:
 fuzz:
 	$(GO) test ./server/signaling -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server/signaling -run '^$$' -fuzz '^FuzzParseEnvelope$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server -run '^$$' -fuzz '^FuzzClientIP$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server/ice -run '^$$' -fuzz '^FuzzParseUsername$$' -fuzztime $(FUZZTIME)
 
 # Benchmarks of the hot paths (benchstat-friendly), then a short bounded
 # load run of the real binary on loopback. See docs/benchmarks.md.
