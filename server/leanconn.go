@@ -215,6 +215,27 @@ func (c *leanConn) Flush(timeout time.Duration) error {
 	return err
 }
 
+// closeFlushTimeout bounds the last write of Close.
+const closeFlushTimeout = 100 * time.Millisecond
+
+// Close sends what is still collected, then closes the socket. When the
+// peer closes, coder/websocket writes its close frame and closes the
+// connection at once; if the writer goroutine had the connection corked at
+// that moment, the close frame (and the frames before it) would otherwise
+// be dropped and the peer would see the connection reset instead of a
+// clean close. A Flush in progress (a stuck writer) is not waited for.
+func (c *leanConn) Close() error {
+	if c.wmu.TryLock() {
+		if len(c.wbuf) > 0 {
+			_ = c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+			_, _ = c.Conn.Write(c.wbuf)
+			c.wbuf = nil
+		}
+		c.wmu.Unlock()
+	}
+	return c.Conn.Close()
+}
+
 // leanWriter is the http.ResponseWriter passed to websocket.Accept: its
 // Hijack returns the leanConn with 16-byte buffers, so the 8 KiB that
 // net/http would hand over become garbage once the handler returns.

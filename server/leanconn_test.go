@@ -231,3 +231,27 @@ func TestLeanConnDataBeforeWait(t *testing.T) {
 		}
 	}
 }
+
+// TestLeanConnCloseSendsCorkedFrames checks that frames collected while
+// corked (a close frame written as the peer closed) still go out when the
+// connection is closed before the writer's Flush.
+func TestLeanConnCloseSendsCorkedFrames(t *testing.T) {
+	t.Parallel()
+	s, peer := tcpPair(t)
+	lc := newLeanConn(s, nil)
+	lc.Cork()
+	if _, err := lc.Write([]byte("data+close")); err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(peer)
+	if err != nil || string(got) != "data+close" {
+		t.Fatalf("peer got %q, %v; want the corked bytes, then EOF", got, err)
+	}
+	if err := lc.Flush(time.Second); err != nil {
+		t.Errorf("Flush after Close with nothing left: %v", err)
+	}
+}
