@@ -26,6 +26,9 @@ type presence struct {
 	armed     bool
 	stopped   bool
 	full      []byte // cached full-list message for the published list
+
+	fanq   []fanout // paced fan-outs still to send (presence_pace.go)
+	pacing bool     // a pacer goroutine is sending fanq
 }
 
 func (p *presence) init(h *Hub) {
@@ -152,9 +155,7 @@ func (p *presence) flush() {
 		slices.Sort(left)
 		msg = mustJSON(presenceMessage{Type: "presence", Online: online, Joined: joined, Left: left})
 	}
-	for c := range p.subs {
-		c.send(msg)
-	}
+	p.publish(msg)
 }
 
 func sortedKeys(m map[string]struct{}) []string {
