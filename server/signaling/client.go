@@ -85,6 +85,8 @@ func (c *Client) writeLoop() {
 			return
 		}
 		// Take everything queued: it goes out as one batch (batch.go).
+		// A client can thus hold one batch in flight plus a full queue,
+		// at most twice SendQueue messages, before it is cut off.
 		msgs := c.queue
 		c.queue = nil
 		c.qmu.Unlock()
