@@ -2,12 +2,19 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
+	"net/http/httptest"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // tcpPair returns both ends of a loopback TCP connection.
@@ -253,5 +260,53 @@ func TestLeanConnCloseSendsCorkedFrames(t *testing.T) {
 	}
 	if err := lc.Flush(time.Second); err != nil {
 		t.Errorf("Flush after Close with nothing left: %v", err)
+	}
+}
+
+// TestWebSocketOverTLS runs a session through the HTTPS server, where the
+// hijacked connection is a tls.Conn: leanConn then only batches writes.
+func TestWebSocketOverTLS(t *testing.T) {
+	t.Parallel()
+	s := New(Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ts := httptest.NewTLSServer(s.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+		ts.Close()
+	})
+	dial := func() *websocket.Conn {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, "wss"+strings.TrimPrefix(ts.URL, "https")+"/ws",
+			&websocket.DialOptions{HTTPClient: ts.Client()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		c.SetReadLimit(1 << 20)
+		readType(t, c, "hello")
+		return c
+	}
+	alice, bob := dial(), dial()
+	send(t, alice, `{"type":"login","name":"alice"}`)
+	readType(t, alice, "login")
+	send(t, bob, `{"type":"login","name":"bob"}`)
+	readType(t, bob, "login")
+	big := strings.Repeat("x", 40<<10) // larger than any buffer on the way
+	send(t, alice, `{"type":"offer","name":"bob","offer":{"sdp":"`+big+`"}}`)
+	if msg := readType(t, bob, "offer"); !strings.Contains(msg, big) {
+		t.Fatalf("offer arrived cut: %d bytes", len(msg))
+	}
+	for i := range 50 {
+		send(t, bob, `{"type":"candidate","name":"alice","candidate":{"i":`+strconv.Itoa(i)+`}}`)
+	}
+	for i := range 50 {
+		if msg := readType(t, alice, "candidate"); !strings.Contains(msg, `{"i":`+strconv.Itoa(i)+`}`) {
+			t.Fatalf("candidate %d: %s", i, msg)
+		}
+	}
+	if err := alice.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Fatalf("close handshake over TLS: %v", err)
 	}
 }
