@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -80,13 +81,54 @@ func newHTTPClient(local *net.TCPAddr, timeout time.Duration) *http.Client {
 	if local != nil {
 		nd.LocalAddr = local
 	}
-	return &http.Client{Transport: &http.Transport{
-		DialContext:         nd.DialContext,
-		DisableCompression:  true,
-		MaxIdleConnsPerHost: -1, // an upgraded connection is never pooled anyway
-		ForceAttemptHTTP2:   false,
-	}}
+	return &http.Client{Transport: &upgradeTransport{dialer: nd}}
 }
+
+// upgradeTransport is the smallest http.RoundTripper a WebSocket dial
+// needs: dial, write the upgrade request, read the response, hand over the
+// connection. net/http's Transport starts two goroutines per connection
+// and routes the handshake through them; on a machine where the load tool
+// shares two cores with the server, that overhead would be measured as a
+// lower login rate.
+type upgradeTransport struct{ dialer *net.Dialer }
+
+func (t *upgradeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	conn, err := t.dialer.DialContext(req.Context(), "tcp", req.URL.Host)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := req.Context().Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	if err := req.Write(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("writing upgrade request: %w", err)
+	}
+	br := bufio.NewReaderSize(conn, 1024)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("reading upgrade response: %w", err)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		resp.Body = &upgradedConn{r: io.MultiReader(resp.Body), c: conn}
+		return resp, nil
+	}
+	resp.Body = &upgradedConn{r: br, c: conn}
+	return resp, nil
+}
+
+// upgradedConn is the response body of an upgrade: the connection itself,
+// read through the buffer that may hold the first frames already.
+type upgradedConn struct {
+	r io.Reader
+	c net.Conn
+}
+
+func (u *upgradedConn) Read(p []byte) (int, error)  { return u.r.Read(p) }
+func (u *upgradedConn) Write(p []byte) (int, error) { return u.c.Write(p) }
+func (u *upgradedConn) Close() error                { return u.c.Close() }
 
 // dial opens one connection and reads the server's hello.
 func (d *dialer) dial(ctx context.Context) (*websocket.Conn, error) {
