@@ -231,13 +231,13 @@ func TestPingDropsDeadPeer(t *testing.T) {
 
 func TestPingKeepsLivePeer(t *testing.T) {
 	t.Parallel()
-	hub, url := startHub(t, Config{PingInterval: 250 * time.Millisecond})
+	hub, url := startHub(t, Config{PingInterval: 700 * time.Millisecond})
 	c := login(t, url, "alive")
 	// A reader answers pings; nothing else is sent to an idle client.
 	ctx := c.conn.CloseRead(context.Background())
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(3 * time.Second)
 	if ctx.Err() != nil || hub.Online() != 1 {
-		t.Fatalf("live peer dropped after 6 ping intervals (ctx err %v, online %d)", ctx.Err(), hub.Online())
+		t.Fatalf("live peer dropped after 4 ping intervals (ctx err %v, online %d)", ctx.Err(), hub.Online())
 	}
 }
 
