@@ -30,23 +30,12 @@ func runChurn(ctx context.Context, cfg *config, d *dialer, errs *counters, res *
 				if cfg.count > 0 && started.Add(1) > int64(cfg.count) {
 					return
 				}
-				opCtx, cancel := context.WithTimeout(ctx, cfg.timeout)
-				t0 := time.Now()
-				c, err := d.dial(opCtx)
+				c, dc, dl, err := d.connectAndLogin(ctx, cfg.timeout, cfg.prefix+"w"+strconv.Itoa(w)+"-"+strconv.Itoa(i), cfg.presence)
 				if err != nil {
-					cancel()
 					errs.classify(err)
 					continue
 				}
-				t1 := time.Now()
-				err = login(opCtx, c, cfg.prefix+"w"+strconv.Itoa(w)+"-"+strconv.Itoa(i), cfg.presence)
-				cancel()
-				if err != nil {
-					c.CloseNow()
-					errs.classify(err)
-					continue
-				}
-				cs, ls = append(cs, t1.Sub(t0)), append(ls, time.Since(t1))
+				cs, ls = append(cs, dc), append(ls, dl)
 				done.Add(1)
 				// Close waits for the server's close frame; presence or
 				// other data frames still in flight are skipped by it.

@@ -340,3 +340,22 @@ func raiseNoFile(need, want uint64) error {
 	}
 	return nil
 }
+
+// connectAndLogin dials, then logs in as name, each step bounded by
+// timeout; it returns how long the connect and the login took. Any error
+// has already closed the connection.
+func (d *dialer) connectAndLogin(ctx context.Context, timeout time.Duration, name string, presence bool) (c *websocket.Conn, connect, loggedIn time.Duration, err error) {
+	opCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t0 := time.Now()
+	c, err = d.dial(opCtx)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	t1 := time.Now()
+	if err := login(opCtx, c, name, presence); err != nil {
+		c.CloseNow()
+		return nil, 0, 0, err
+	}
+	return c, t1.Sub(t0), time.Since(t1), nil
+}

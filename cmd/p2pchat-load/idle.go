@@ -53,23 +53,12 @@ func connectUsers(ctx context.Context, cfg *config, d *dialer, errs *counters, n
 				if i >= n {
 					return
 				}
-				opCtx, cancel := context.WithTimeout(ctx, cfg.timeout)
-				t0 := time.Now()
-				c, err := d.dial(opCtx)
+				c, dc, dl, err := d.connectAndLogin(ctx, cfg.timeout, prefix+strconv.Itoa(i), cfg.presence)
 				if err != nil {
-					cancel()
 					errs.classify(err)
 					continue
 				}
-				t1 := time.Now()
-				err = login(opCtx, c, prefix+strconv.Itoa(i), cfg.presence)
-				cancel()
-				if err != nil {
-					c.CloseNow()
-					errs.classify(err)
-					continue
-				}
-				conn, lg = append(conn, t1.Sub(t0)), append(lg, time.Since(t1))
+				conn, lg = append(conn, dc), append(lg, dl)
 				p.conns[i] = c
 				p.connected.Add(1)
 				p.readers.Go(func() { p.read(ctx, cfg, c, errs) })
