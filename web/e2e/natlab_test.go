@@ -349,6 +349,18 @@ func testNATLabSTUNOnly(t *testing.T, symmetric bool) {
 			t.Errorf("%s: no server-reflexive candidate: STUN did not work in the lab", p.name)
 		}
 	}
+	if !symmetric {
+		return
+	}
+	// What the users see of a call that cannot connect: both sides end it
+	// as failed (ICE failure or the 30 s connect limit, whichever comes
+	// first) with a message that says what to do.
+	for _, p := range []*peer{a, b} {
+		p.waitFor("call failed", `state.call.state === 'ended' && state.call.reason === 'end.failed'`, 25*time.Second)
+		if got := p.text("#notice"); !strings.Contains(got, "could not reach each other") || !strings.Contains(got, "TURN") {
+			t.Errorf("%s: notice %q, want the connection-failed explanation", p.name, got)
+		}
+	}
 }
 
 func countLogLines(logs, msg string) int {
