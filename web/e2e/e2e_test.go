@@ -148,7 +148,8 @@ func TestDuplicateName(t *testing.T) {
 	b.do("leave", chromedp.Navigate("about:blank"))
 	a.wait("sam2 gone", `!state.users.includes('sam2') && !document.querySelector('#users button.user')`)
 	// Coming back (from the cache) logs in again by itself.
-	eval[bool](b, `(history.back(), true)`)
+	// Deferred, so that the evaluation returns before the page goes.
+	eval[bool](b, `(setTimeout(() => history.back(), 0), true)`)
 	b.settle("back and logged in again", `location.pathname === '/' && window.state && state.loggedIn && state.logins === 2`)
 	a.sees("sam2")
 }
