@@ -311,3 +311,16 @@ func connect(t *testing.T, a, b *peer, aName, bName string) {
 	a.wait("channel open", `state.call.open`)
 	b.wait("channel open", `state.call.open`)
 }
+
+// loggedInPair starts a server and two browsers, each logged in under its
+// name (which is also the peer's name in failure messages).
+func loggedInPair(t *testing.T, nameA, nameB string) (*testServer, *peer, *peer) {
+	t.Helper()
+	ctx := browserTest(t)
+	srv := startServer(t)
+	a := newPeer(t, ctx, srv.URL(""), nameA)
+	b := newPeer(t, ctx, srv.URL(""), nameB)
+	a.login(nameA)
+	b.login(nameB)
+	return srv, a, b
+}

@@ -13,12 +13,7 @@ import (
 // accept, chat both ways with receipts, check the safety code and path,
 // hang up, and the other side learns why.
 func TestCallChatHangup(t *testing.T) {
-	ctx := browserTest(t)
-	srv := startServer(t)
-	a := newPeer(t, ctx, srv.URL(""), "alice")
-	b := newPeer(t, ctx, srv.URL(""), "bob")
-	a.login("alice")
-	b.login("bob")
+	_, a, b := loggedInPair(t, "alice", "bob")
 	a.sees("bob")
 	b.sees("alice")
 	connect(t, a, b, "alice", "bob")
@@ -74,12 +69,7 @@ func TestCallChatHangup(t *testing.T) {
 
 // TestDecline: the callee declines; the caller is told.
 func TestDecline(t *testing.T) {
-	ctx := browserTest(t)
-	srv := startServer(t)
-	a := newPeer(t, ctx, srv.URL(""), "ann")
-	b := newPeer(t, ctx, srv.URL(""), "ben")
-	a.login("ann")
-	b.login("ben")
+	_, a, b := loggedInPair(t, "ann", "ben")
 	a.call("ben")
 	b.callState("incoming", "ann")
 	if got := b.text("#callTitle"); got != "ann is calling you" {
@@ -157,12 +147,7 @@ func TestDuplicateName(t *testing.T) {
 // TestGlare: both click Call on each other at the same moment; the two
 // offers cross and perfect negotiation leaves exactly one working call.
 func TestGlare(t *testing.T) {
-	ctx := browserTest(t)
-	srv := startServer(t)
-	a := newPeer(t, ctx, srv.URL(""), "gail")
-	b := newPeer(t, ctx, srv.URL(""), "gus")
-	a.login("gail")
-	b.login("gus")
+	_, a, b := loggedInPair(t, "gail", "gus")
 	a.sees("gus")
 	b.sees("gail")
 	// Both pages click at the same wall-clock time (same machine clock),
@@ -239,12 +224,7 @@ func TestUnansweredCall(t *testing.T) {
 // peer to peer, and both pages log in again by themselves within 5 s of the
 // server coming back.
 func TestServerRestart(t *testing.T) {
-	ctx := browserTest(t)
-	srv := startServer(t)
-	a := newPeer(t, ctx, srv.URL(""), "rita")
-	b := newPeer(t, ctx, srv.URL(""), "rob")
-	a.login("rita")
-	b.login("rob")
+	srv, a, b := loggedInPair(t, "rita", "rob")
 	connect(t, a, b, "rita", "rob")
 	a.say("before")
 	b.got("before")
