@@ -1,0 +1,37 @@
+// Package wsloop serves WebSocket connections from one event loop instead
+// of a goroutine per connection.
+//
+// A signaling server holds many connections that are idle nearly all the
+// time and relays short bursts between them. With a goroutine per
+// connection, every idle user costs a goroutine stack (4-8 KiB) plus the
+// WebSocket library's reader and writer state, and every relayed message
+// costs a goroutine wake-up for the reader, a hand-over to a writer and a
+// second wake-up there. Here, after coder/websocket has done the opening
+// handshake (Accept), the socket is taken out of Go's network poller and
+// put in this package's epoll set:
+//
+//   - an idle connection is a file descriptor and a small Conn struct: no
+//     goroutine, no timer, no buffer;
+//   - one goroutine waits in epoll_wait, reads whatever a readable socket
+//     has into one shared buffer, decodes the frames in place and calls
+//     the connection's Handler for each message;
+//   - Send writes the frame at once with a non-blocking write when nothing
+//     is waiting before it, so relaying a message from one peer to another
+//     is one read and one write on the loop goroutine. Whatever the socket
+//     does not take stays queued on the Conn and goes out when epoll says
+//     the socket is writable; a queue that makes no progress for the write
+//     timeout ends the connection;
+//   - keep-alive pings, the write timeout and the closing handshake's
+//     deadline are checked by the loop on a coarse tick, not by a timer per
+//     connection.
+//
+// The frame codec (frame.go, decoder.go) follows RFC 6455 for what a
+// server receives: masked frames, fragmentation, interleaved control
+// frames, close codes, a message size limit checked from the header. No
+// extensions are negotiated, so compression is never used.
+//
+// The loop needs epoll, so it exists on Linux only; New reports
+// ErrUnsupported elsewhere, and callers fall back to coder/websocket's
+// own connections (TLS connections, whose bytes the socket does not
+// carry in the clear, always do).
+package wsloop

@@ -1,0 +1,115 @@
+package wsloop
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// ErrUnsupported is returned by New where there is no epoll.
+var ErrUnsupported = errors.New("wsloop: event loop not supported on this system")
+
+// Handler receives a connection's messages and its end. Both are called
+// on the loop goroutine, one at a time per loop, so a Handler must not
+// block; payload is valid only during OnMessage.
+type Handler interface {
+	OnMessage(payload []byte)
+	OnClose(err error)
+}
+
+// Config sets a loop's limits and timers.
+type Config struct {
+	// ReadLimit is the largest message accepted, in bytes; a larger one
+	// is answered with close status 1009.
+	ReadLimit int64
+	// PingInterval is the keep-alive period: a connection is pinged when
+	// it has been attached this long, and again every PingInterval; one
+	// that has not answered the previous ping by then is dropped.
+	PingInterval time.Duration
+	// WriteTimeout ends a connection whose queued output makes no
+	// progress for this long.
+	WriteTimeout time.Duration
+	// CloseTimeout bounds the closing handshake. Default 5 s.
+	CloseTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.ReadLimit <= 0 {
+		c.ReadLimit = 64 << 10
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 30 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = 5 * time.Second
+	}
+	return c
+}
+
+// tick is how often the loop checks pings and deadlines: often enough for
+// the shortest of them, at most once per second.
+func (c Config) tick() time.Duration {
+	t := min(c.PingInterval, c.WriteTimeout, c.CloseTimeout) / 4
+	return min(max(t, time.Millisecond), time.Second)
+}
+
+// Accept completes the opening handshake with coder/websocket (origin
+// check, Sec-WebSocket-Accept, error replies) and returns the raw
+// connection for Loop.Attach, with the bytes the client sent right after
+// its request, which net/http had already read. The *websocket.Conn that
+// coder/websocket builds is not used.
+func Accept(w http.ResponseWriter, r *http.Request, opts *websocket.AcceptOptions) (net.Conn, []byte, error) {
+	cw := &captureWriter{ResponseWriter: w}
+	if _, err := websocket.Accept(cw, r, opts); err != nil {
+		return nil, nil, err
+	}
+	if cw.conn == nil {
+		return nil, nil, errors.New("wsloop: handshake did not hijack the connection")
+	}
+	return cw.conn, cw.pending, nil
+}
+
+// captureWriter keeps the hijacked connection. coder/websocket writes its
+// 101 response through the bufio.Writer returned here and reads nothing.
+type captureWriter struct {
+	http.ResponseWriter
+	conn    net.Conn
+	pending []byte
+}
+
+func (w *captureWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, fmt.Errorf("hijacking the connection: %w", err)
+	}
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, err := brw.Reader.Peek(n)
+		if err != nil {
+			nc.Close()
+			return nil, nil, fmt.Errorf("reading buffered handshake bytes: %w", err)
+		}
+		w.pending = append([]byte(nil), b...)
+	}
+	w.conn = nc
+	return nc, bufio.NewReadWriter(bufio.NewReaderSize(io.Reader(strings.NewReader("")), 16), bufio.NewWriterSize(nc, 256)), nil
+}
+
+// Unwrap lets http.ResponseController reach the original writer.
+func (w *captureWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// nopHandler serves connections the caller refused: their closing
+// handshake still runs through the loop.
+type nopHandler struct{}
+
+func (nopHandler) OnMessage([]byte) {}
+func (nopHandler) OnClose(error)    {}
