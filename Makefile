@@ -20,6 +20,9 @@ test:
 	      "Install it: apt-get install -y --no-install-recommends chromium" >&2
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	@# The hub's tests once more over the other transport: a goroutine per
+	@# connection (coder/websocket), which serves TLS and non-Linux systems.
+	P2PCHAT_TEST_TRANSPORT=goroutine $(GO) test -race -count=1 ./server/signaling
 
 lint:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
@@ -32,6 +35,7 @@ fuzz:
 	$(GO) test ./server/signaling -run '^$$' -fuzz '^FuzzParseEnvelope$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzClientIP$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server/ice -run '^$$' -fuzz '^FuzzParseUsername$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server/wsloop -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME)
 
 # Benchmarks of the hot paths (benchstat-friendly), then a short bounded
 # load run of the real binary on loopback. See docs/benchmarks.md.

@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 
 	"github.com/coder/websocket"
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/p2pchat/p2pchat/server/signaling"
+	"github.com/p2pchat/p2pchat/server/wsloop"
 	"github.com/p2pchat/p2pchat/web"
 )
 
@@ -40,6 +42,10 @@ type Config struct {
 	Metrics bool
 	// MetricsWriters add more families to /metrics (the TURN relay's).
 	MetricsWriters []func(io.Writer)
+	// NoEventLoop serves every WebSocket with a goroutine per connection
+	// (coder/websocket) instead of the event loop (server/wsloop), which
+	// otherwise serves plain-TCP connections on Linux.
+	NoEventLoop bool
 }
 
 // Server serves the client, the signaling WebSocket and health checks.
@@ -49,6 +55,9 @@ type Server struct {
 	hub    *signaling.Hub
 	router chi.Router
 	limits *connLimiter
+
+	loopOnce sync.Once
+	loop     *wsloop.Loop // nil: goroutine per connection
 }
 
 // New returns a Server ready to be used as an http.Handler.
@@ -77,7 +86,34 @@ func (s *Server) Hub() *signaling.Hub { return s.hub }
 // does not do that: it does not know about hijacked connections.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.hub.Shutdown(ctx)
+	s.loopOnce.Do(func() {}) // no loop may start after this
+	if s.loop != nil {
+		s.loop.Close()
+	}
 	return ctx.Err()
+}
+
+// eventLoop starts the event loop with the first WebSocket, so that a
+// Server that never serves one owns no goroutine. It returns nil where
+// the loop is off or unavailable.
+func (s *Server) eventLoop() *wsloop.Loop {
+	s.loopOnce.Do(func() {
+		if s.cfg.NoEventLoop {
+			return
+		}
+		cfg := s.hub.Config()
+		loop, err := wsloop.New(wsloop.Config{
+			ReadLimit:    cfg.ReadLimit,
+			PingInterval: cfg.PingInterval,
+			WriteTimeout: cfg.WriteTimeout,
+		}, s.log)
+		if err != nil {
+			s.log.Warn("event loop unavailable; serving a goroutine per connection", "err", err)
+			return
+		}
+		s.loop = loop
+	})
+	return s.loop
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -90,6 +126,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	remote, release, ok := s.admit(w, r)
 	if !ok {
 		return
+	}
+	if r.TLS == nil {
+		if loop := s.eventLoop(); loop != nil {
+			s.serveLoop(loop, w, r, remote, release)
+			return
+		}
 	}
 	lw := &leanWriter{ResponseWriter: w} // leanconn.go
 	conn, err := websocket.Accept(lw, r, &websocket.AcceptOptions{
@@ -111,8 +153,30 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// an idle connection would otherwise hold. The request's context ends
 	// with the handler, so the connection runs on its own; Shutdown closes
 	// it.
-	go func() {
-		defer release()
-		s.hub.ServeBatched(context.Background(), conn, batch, remote)
-	}()
+	go s.hub.ServeBatched(context.Background(), conn, batch, remote, release)
+}
+
+// serveLoop hands a plain-TCP WebSocket to the event loop. The handler
+// returns at once; the connection then holds no goroutine at all.
+func (s *Server) serveLoop(loop *wsloop.Loop, w http.ResponseWriter, r *http.Request, remote string, release func()) {
+	nc, pending, err := wsloop.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowOrigins})
+	if err != nil {
+		release()
+		s.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	opened := false
+	err = loop.Attach(nc, pending, func(c *wsloop.Conn) wsloop.Handler {
+		opened = true
+		if cl := s.hub.Open(c, remote, release); cl != nil {
+			return cl
+		}
+		return nil
+	})
+	if err != nil {
+		if !opened {
+			release()
+		}
+		s.log.Warn("event loop refused a connection", "remote", remote, "err", err)
+	}
 }

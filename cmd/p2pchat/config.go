@@ -23,6 +23,7 @@ type config struct {
 	addr        string
 	logFormat   string
 	allowOrigin string  // raw -allow-origin list
+	eventLoop   bool    // -event-loop
 	msgRate     float64 // raw -msg-rate; 0 means off
 	server      server.Config
 	ice         iceFlags // STUN/TURN lists and the embedded relay (connectivity.go)
@@ -84,6 +85,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		cfg.server.Signaling.MsgRate = -1 // off
 	}
 	cfg.server.AllowOrigins = splitList(cfg.allowOrigin)
+	cfg.server.NoEventLoop = !cfg.eventLoop
 	return cfg, nil
 }
 
@@ -96,6 +98,7 @@ func (cfg *config) flagSet() *flag.FlagSet {
 	fs.StringVar(&cfg.addr, "addr", ":8080", "address to listen on (host:port)")
 	fs.StringVar(&cfg.allowOrigin, "allow-origin", "", "comma-separated host patterns allowed to open /ws besides the page's own origin (e.g. example.com,*.example.org)")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&cfg.eventLoop, "event-loop", true, "serve plain-HTTP WebSockets from one epoll event loop (Linux); false: a goroutine per connection, as for HTTPS")
 	fs.Int64Var(&sig.ReadLimit, "read-limit", signaling.DefaultReadLimit, "largest accepted WebSocket message in bytes; larger ones close the connection with 1009")
 	fs.Float64Var(&cfg.msgRate, "msg-rate", signaling.DefaultMsgRate, "messages per second per connection (token bucket); 0 turns the limit off")
 	fs.IntVar(&sig.MsgBurst, "msg-burst", signaling.DefaultMsgBurst, "token bucket size for -msg-rate")

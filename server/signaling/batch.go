@@ -34,11 +34,11 @@ type IdleWaiter interface {
 // writeAll writes msgs in order. Without a Batcher each message is one
 // write with its own timeout; with one, the messages are collected and
 // sent at once. An error leaves the connection unusable.
-func (c *Client) writeAll(msgs [][]byte) error {
-	if c.batch == nil {
+func (w *wsConn) writeAll(msgs [][]byte) error {
+	if w.batch == nil {
 		for _, msg := range msgs {
-			ctx, cancel := context.WithTimeout(context.Background(), c.hub.cfg.WriteTimeout)
-			err := c.conn.Write(ctx, websocket.MessageText, msg)
+			ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
+			err := w.conn.Write(ctx, websocket.MessageText, msg)
 			cancel()
 			if err != nil {
 				return err
@@ -46,15 +46,15 @@ func (c *Client) writeAll(msgs [][]byte) error {
 		}
 		return nil
 	}
-	c.batch.Cork()
+	w.batch.Cork()
 	for _, msg := range msgs {
 		// No context timeout: corked, Write only copies into the batch
 		// (it may briefly wait for a concurrent ping or close frame, which
 		// carries its own timeout). Flush has the deadline.
-		if err := c.conn.Write(context.Background(), websocket.MessageText, msg); err != nil {
-			_ = c.batch.Flush(c.hub.cfg.WriteTimeout)
+		if err := w.conn.Write(context.Background(), websocket.MessageText, msg); err != nil {
+			_ = w.batch.Flush(w.cfg.WriteTimeout)
 			return err
 		}
 	}
-	return c.batch.Flush(c.hub.cfg.WriteTimeout)
+	return w.batch.Flush(w.cfg.WriteTimeout)
 }

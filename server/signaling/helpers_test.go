@@ -8,12 +8,16 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/p2pchat/p2pchat/server/wsloop"
 )
 
 func TestMain(m *testing.M) {
@@ -25,6 +29,12 @@ func testLog() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// testTransport is the transport startHub serves with: the event loop
+// (server/wsloop), as the server does on Linux, or, with
+// P2PCHAT_TEST_TRANSPORT=goroutine, coder/websocket with a goroutine per
+// connection, as for TLS. `make test` runs this package's tests with both.
+var testTransport = os.Getenv("P2PCHAT_TEST_TRANSPORT")
+
 // startHub serves a hub over real WebSockets on 127.0.0.1 and returns its
 // ws:// URL. Everything is torn down, and waited for, at test cleanup.
 func startHub(t testing.TB, cfg Config) (*Hub, string) {
@@ -33,13 +43,42 @@ func startHub(t testing.TB, cfg Config) (*Hub, string) {
 		cfg.ICE = StaticICE{}
 	}
 	hub := NewHub(cfg, testLog())
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
+	var handler http.HandlerFunc
+	switch testTransport {
+	case "goroutine":
+		handler = func(w http.ResponseWriter, r *http.Request) {
+			conn, err := websocket.Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			hub.Serve(r.Context(), conn, r.RemoteAddr)
 		}
-		hub.Serve(r.Context(), conn, r.RemoteAddr)
-	}))
+	case "":
+		hcfg := hub.Config()
+		loop, err := wsloop.New(wsloop.Config{ReadLimit: hcfg.ReadLimit, PingInterval: hcfg.PingInterval, WriteTimeout: hcfg.WriteTimeout}, testLog())
+		if err != nil {
+			t.Fatalf("starting the event loop: %v", err)
+		}
+		t.Cleanup(loop.Close) // runs after the hub's shutdown below
+		handler = func(w http.ResponseWriter, r *http.Request) {
+			nc, pending, err := wsloop.Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			err = loop.Attach(nc, pending, func(c *wsloop.Conn) wsloop.Handler {
+				if cl := hub.Open(c, r.RemoteAddr, nil); cl != nil {
+					return cl
+				}
+				return nil
+			})
+			if err != nil {
+				t.Errorf("attaching a connection: %v", err)
+			}
+		}
+	default:
+		t.Fatalf("P2PCHAT_TEST_TRANSPORT=%q: want goroutine or nothing", testTransport)
+	}
+	srv := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -187,18 +226,43 @@ func (c *client) sync() {
 	}
 }
 
-// queueClient is a Client with no connection whose outgoing messages stay
-// in its queue (writing is set, so no writer starts). It lets hub logic be
+// queueConn is a Conn that keeps what is sent to it. It lets hub logic be
 // driven directly, without sockets, for fuzzing and fake-clock tests.
+type queueConn struct {
+	mu     sync.Mutex
+	queue  [][]byte
+	closed bool
+}
+
+func (q *queueConn) Send(msg []byte) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return -1
+	}
+	q.queue = append(q.queue, msg)
+	return 0
+}
+
+func (q *queueConn) Close(int, string) { q.CloseNow() }
+
+func (q *queueConn) CloseNow() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+}
+
+// queueClient is a Client on a queueConn.
 func queueClient(h *Hub) *Client {
-	return &Client{hub: h, id: h.nextID.Add(1), writing: true}
+	return &Client{hub: h, id: h.nextID.Add(1), conn: &queueConn{}}
 }
 
 // drain returns and clears the queued messages.
 func (c *Client) drain() [][]byte {
-	c.qmu.Lock()
-	defer c.qmu.Unlock()
-	q := c.queue
-	c.queue = nil
-	return q
+	q := c.conn.(*queueConn)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	msgs := q.queue
+	q.queue = nil
+	return msgs
 }

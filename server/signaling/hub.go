@@ -8,14 +8,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unicode"
 
 	"github.com/coder/websocket"
 )
-
-// errRateAbuse ends a connection that keeps sending over the rate limit.
-var errRateAbuse = errors.New("persistent rate limit abuse")
 
 // helloText is the compat "message" of the hello greeting.
 const helloText = "Hello world"
@@ -34,6 +30,7 @@ type Hub struct {
 	mu       sync.Mutex
 	closing  bool
 	clients  map[*Client]struct{}
+	live     sync.WaitGroup // one per client in clients, until its close
 	byName   map[string]*Client
 	presence presence
 }
@@ -52,6 +49,9 @@ func NewHub(cfg Config, log *slog.Logger) *Hub {
 	return h
 }
 
+// Config returns the hub's configuration, defaults filled in.
+func (h *Hub) Config() Config { return h.cfg }
+
 // Stats returns the hub's live counters.
 func (h *Hub) Stats() *Stats { return &h.stats }
 
@@ -62,57 +62,63 @@ func (h *Hub) Online() int {
 	return len(h.byName)
 }
 
-// Serve runs one WebSocket connection until it closes: it greets the
-// client, reads and dispatches its messages, and releases everything the
-// connection held when it ends. remote is the client's address, for logs.
+// Serve runs one coder/websocket connection until it closes: it greets
+// the client, reads and dispatches its messages, and releases everything
+// the connection held when it ends. remote is the client's address, for
+// logs.
 func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, remote string) {
-	h.ServeBatched(ctx, conn, nil, remote)
+	h.ServeBatched(ctx, conn, nil, remote, nil)
 }
 
 // ServeBatched is Serve for a connection whose socket can batch writes
-// (see Batcher); b may be nil.
+// (see Batcher); b may be nil. done, if not nil, is called once the
+// connection is gone.
 //
 // Setup and teardown are separate functions so that this frame, which
 // stays on the stack for the connection's life, is small: an idle
 // connection's goroutine then parks on a stack shallow enough for the
 // garbage collector to shrink (see IdleWaiter).
-func (h *Hub) ServeBatched(ctx context.Context, conn *websocket.Conn, b Batcher, remote string) {
-	c := h.open(conn, b, remote)
+func (h *Hub) ServeBatched(ctx context.Context, conn *websocket.Conn, b Batcher, remote string, done func()) {
+	conn.SetReadLimit(h.cfg.ReadLimit)
+	w := &wsConn{conn: conn, cfg: &h.cfg, batch: b}
+	c := h.Open(w, remote, done)
 	if c == nil {
 		return
 	}
-	err := c.readLoop(ctx)
-	h.close(c, err)
+	w.startPing()
+	err := w.readLoop(ctx, c)
+	c.OnClose(err)
 }
 
-// open registers a new connection and greets it; nil means shutting down.
-func (h *Hub) open(conn *websocket.Conn, b Batcher, remote string) *Client {
-	conn.SetReadLimit(h.cfg.ReadLimit)
-	c := &Client{hub: h, conn: conn, id: h.nextID.Add(1), remote: remote, batch: b}
+// Open registers a new connection and greets it. It returns nil, after
+// starting the connection's close with status 1001 and calling done, when
+// the hub is shutting down. done, if not nil, is called once the client
+// is gone.
+func (h *Hub) Open(conn Conn, remote string, done func()) *Client {
+	c := &Client{hub: h, conn: conn, id: h.nextID.Add(1), remote: remote, done: done}
 	if !h.add(c) {
-		conn.Close(websocket.StatusGoingAway, "server shutting down")
+		conn.Close(statusGoingAway, "server shutting down")
+		if done != nil {
+			done()
+		}
 		return nil
 	}
 	h.stats.Connections.Add(1)
 	h.log.Debug("connection opened", "conn", c.id, "remote", remote)
-
 	c.send(h.hello)
-	c.qmu.Lock()
-	c.pingTimer = time.AfterFunc(h.cfg.PingInterval, c.ping)
-	c.qmu.Unlock()
 	return c
 }
 
-// close releases everything a connection held once its reader has ended.
+// close releases everything a connection held once it has ended.
 func (h *Hub) close(c *Client, err error) {
-	c.markDead()
-	c.qmu.Lock()
-	c.pingTimer.Stop()
-	c.qmu.Unlock()
-	h.remove(c)
 	c.conn.CloseNow()
+	h.remove(c)
 	h.stats.Connections.Add(-1)
-	h.log.Debug("connection closed", "conn", c.id, "name", c.name, "status", websocket.CloseStatus(err))
+	h.log.Debug("connection closed", "conn", c.id, "name", c.name, "err", err)
+	if c.done != nil {
+		c.done()
+	}
+	h.live.Done()
 }
 
 // Shutdown closes every connection with status 1001 (going away) and
@@ -128,16 +134,11 @@ func (h *Hub) Shutdown(ctx context.Context) {
 	h.mu.Unlock()
 	h.presence.stop()
 
-	var wg sync.WaitGroup
 	for _, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.conn.Close(websocket.StatusGoingAway, "server shutting down")
-		}()
+		c.conn.Close(statusGoingAway, "server shutting down")
 	}
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { h.live.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -155,6 +156,7 @@ func (h *Hub) add(c *Client) bool {
 		return false
 	}
 	h.clients[c] = struct{}{}
+	h.live.Add(1)
 	return true
 }
 

@@ -29,9 +29,10 @@ func TestPresenceLargeFanoutIsPacedAndOrdered(t *testing.T) {
 	h.presence.flush() // D2: "late" joined
 
 	queued := func(c *Client) int {
-		c.qmu.Lock()
-		defer c.qmu.Unlock()
-		return len(c.queue)
+		q := c.conn.(*queueConn)
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return len(q.queue)
 	}
 	got := 0
 	for _, c := range subs {

@@ -1,0 +1,161 @@
+package signaling
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// wsConn serves one connection with coder/websocket: a reader goroutine
+// for the connection's life (Hub.Serve), and a writer goroutine only while
+// its queue is non-empty.
+type wsConn struct {
+	conn *websocket.Conn
+	cfg  *Config
+
+	// Outgoing queue, guarded by qmu.
+	qmu     sync.Mutex
+	queue   [][]byte
+	writing bool // a writer goroutine is draining queue
+	dead    bool // connection is closing; drop further sends
+
+	pingTimer *time.Timer // guarded by qmu
+
+	batch Batcher // nil: one write (and system call) per message
+}
+
+// Send queues msg and starts a writer if none runs.
+func (w *wsConn) Send(msg []byte) int {
+	w.qmu.Lock()
+	defer w.qmu.Unlock()
+	if w.dead {
+		return -1
+	}
+	w.queue = append(w.queue, msg)
+	if !w.writing {
+		w.writing = true
+		go w.writeLoop()
+	}
+	return len(w.queue)
+}
+
+// Close runs coder/websocket's closing handshake on its own goroutine: it
+// waits for the peer's answer, which the reader goroutine reads.
+func (w *wsConn) Close(code int, reason string) {
+	go w.conn.Close(websocket.StatusCode(code), reason)
+}
+
+// CloseNow stops sends and pings and drops the connection. The socket is
+// closed on another goroutine: coder/websocket waits there for a write in
+// progress to fail.
+func (w *wsConn) CloseNow() {
+	w.markDead()
+	go w.conn.CloseNow()
+}
+
+// writeLoop drains the queue, then exits, so idle clients hold no writer.
+func (w *wsConn) writeLoop() {
+	for {
+		w.qmu.Lock()
+		if len(w.queue) == 0 || w.dead {
+			w.writing = false
+			w.queue = nil // give the backing array back while idle
+			w.qmu.Unlock()
+			return
+		}
+		// Take everything queued: it goes out as one batch (batch.go).
+		// A client can thus hold one batch in flight plus a full queue,
+		// at most twice SendQueue messages, before it is cut off.
+		msgs := w.queue
+		w.queue = nil
+		w.qmu.Unlock()
+
+		if err := w.writeAll(msgs); err != nil {
+			// A failed or timed-out write leaves the connection unusable;
+			// coder/websocket has closed it, which ends the reader too.
+			w.markDead()
+			w.conn.CloseNow()
+			return
+		}
+	}
+}
+
+// markDead stops further sends and pings.
+func (w *wsConn) markDead() {
+	w.qmu.Lock()
+	w.dead = true
+	w.queue = nil
+	if w.pingTimer != nil {
+		w.pingTimer.Stop()
+	}
+	w.qmu.Unlock()
+}
+
+// startPing schedules the first keep-alive ping.
+func (w *wsConn) startPing() {
+	w.qmu.Lock()
+	defer w.qmu.Unlock()
+	if !w.dead {
+		w.pingTimer = time.AfterFunc(w.cfg.PingInterval, w.ping)
+	}
+}
+
+// ping sends one keep-alive ping and schedules the next. A peer that does
+// not answer within the ping interval is dropped; there is no point in a
+// close handshake with a peer that does not answer.
+func (w *wsConn) ping() {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.PingInterval)
+	err := w.conn.Ping(ctx)
+	cancel()
+	if err != nil {
+		w.markDead()
+		w.conn.CloseNow()
+		return
+	}
+	w.qmu.Lock()
+	defer w.qmu.Unlock()
+	if !w.dead {
+		w.pingTimer.Reset(w.cfg.PingInterval)
+	}
+}
+
+// bufPool recycles read buffers: frames are parsed and copied out before
+// the buffer is returned, and idle connections hold none.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readLoop reads messages until the connection ends. Between messages it
+// waits in IdleWaiter, if the connection has one, on a shallow stack; the
+// work for one message is in readMessage so that its larger frame is gone
+// while the connection idles.
+func (w *wsConn) readLoop(ctx context.Context, c *Client) error {
+	idle, _ := w.batch.(IdleWaiter)
+	for {
+		if idle != nil {
+			if err := idle.WaitReadable(); err != nil {
+				return err
+			}
+		}
+		if err := w.readMessage(ctx, c); err != nil {
+			return err
+		}
+	}
+}
+
+// readMessage reads one message and hands it to c.
+func (w *wsConn) readMessage(ctx context.Context, c *Client) error {
+	_, r, err := w.conn.Reader(ctx)
+	if err != nil {
+		return err
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return err
+	}
+	c.OnMessage(buf.Bytes())
+	return nil
+}
