@@ -58,7 +58,10 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer stopMetrics()
-	ln, err := net.Listen("tcp", cfg.addr)
+	// No TCP keep-alive: WebSocket pings find dead peers, and the four
+	// setsockopt calls per accepted connection are a tenth of what a
+	// login costs the server.
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, "tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}

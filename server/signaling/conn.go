@@ -12,7 +12,8 @@ package signaling
 type Conn interface {
 	// Send queues one text message. It returns how many messages are
 	// still waiting for the socket, 0 if it was written at once, or -1
-	// if the connection is closing and msg was dropped.
+	// if the connection is closing and msg was dropped. msg is not used
+	// after Send returns, so the hub can encode into reused buffers.
 	Send(msg []byte) int
 	// Close starts the closing handshake with a status code and reason.
 	Close(code int, reason string)

@@ -306,7 +306,17 @@ func (h *Hub) relay(c *Client, m *inbound) {
 		h.refuseTarget(c, code, m)
 		return
 	}
-	if !t.send(encodeRelay(m.Type, m.payload(), c.nameJSON)) {
+	// Send copies the message, so it is built in a reused buffer: at
+	// thousands of relays per second, a fresh one each time is what
+	// makes the garbage collector run.
+	bp := relayBufs.Get().(*[]byte)
+	msg := appendRelay((*bp)[:0], m.Type, m.payload(), c.nameJSON)
+	sent := t.send(msg)
+	if cap(msg) <= maxPooledRelay {
+		*bp = msg[:0]
+		relayBufs.Put(bp)
+	}
+	if !sent {
 		// The target is being disconnected; its name is about to go.
 		h.refuseTarget(c, CodeUserNotFound, m)
 		return
@@ -352,6 +362,12 @@ func (h *Hub) refuseTarget(c *Client, code string, m *inbound) {
 	}
 	h.refuse(c, code, msg, name)
 }
+
+// relayBufs are the buffers relayed messages are built in.
+var relayBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2<<10); return &b }}
+
+// maxPooledRelay bounds the buffers kept in relayBufs.
+const maxPooledRelay = 16 << 10
 
 // link records that a and b share a call. Called with the hub lock held.
 func link(a, b *Client) {

@@ -85,13 +85,12 @@ func appendString(b []byte, s string) []byte {
 	return append(b, enc...)
 }
 
-// encodeRelay builds {"type":T,"T":payload,"name":from}. fromJSON is the
+// appendRelay appends {"type":T,"T":payload,"name":from} to b. fromJSON is the
 // sender's name already encoded as a JSON string.
-func encodeRelay(typ string, payload json.RawMessage, fromJSON []byte) []byte {
+func appendRelay(b []byte, typ string, payload json.RawMessage, fromJSON []byte) []byte {
 	if len(payload) == 0 {
 		payload = json.RawMessage("null")
 	}
-	b := make([]byte, 0, len(payload)+len(fromJSON)+2*len(typ)+32)
 	b = append(b, `{"type":"`...)
 	b = append(b, typ...)
 	b = append(b, `","`...)

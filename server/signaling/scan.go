@@ -129,14 +129,14 @@ func (m *inbound) set(field int, v []byte) bool {
 		if _, plain := scanString(v, 0); !plain {
 			return false
 		}
-		s := string(v[1 : len(v)-1])
+		raw := v[1 : len(v)-1]
 		switch field {
 		case fieldType:
-			m.Type = s
+			m.Type = messageType(raw)
 		case fieldName:
-			m.Name = s
+			m.Name = string(raw)
 		default:
-			m.Reason = s
+			m.Reason = string(raw)
 		}
 	case fieldPresence:
 		switch string(v) {
@@ -218,6 +218,24 @@ func scanString(d []byte, i int) (end int, plain bool) {
 		}
 	}
 	return -1, false
+}
+
+// messageType returns the known message types without allocating a
+// string for each message.
+func messageType(raw []byte) string {
+	switch string(raw) { // compiled without a conversion
+	case "offer":
+		return "offer"
+	case "answer":
+		return "answer"
+	case "candidate":
+		return "candidate"
+	case "login":
+		return "login"
+	case "leave":
+		return "leave"
+	}
+	return string(raw)
 }
 
 func isHex(c byte) bool {

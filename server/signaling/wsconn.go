@@ -34,7 +34,7 @@ func (w *wsConn) Send(msg []byte) int {
 	if w.dead {
 		return -1
 	}
-	w.queue = append(w.queue, msg)
+	w.queue = append(w.queue, bytes.Clone(msg)) // msg is the caller's again after Send
 	if !w.writing {
 		w.writing = true
 		go w.writeLoop()

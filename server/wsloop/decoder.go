@@ -15,13 +15,16 @@ type decoder struct {
 	msgOp   byte   // opText or opBinary while a fragmented message is in progress
 }
 
-// emitFunc receives one complete message (opText or opBinary) or control
+// frameSink receives one complete message (opText or opBinary) or control
 // frame; payload is valid only during the call. A non-nil error stops
-// decoding and is returned by feed.
-type emitFunc func(opcode byte, payload []byte) error
+// decoding and is returned by feed. (An interface rather than a func: a
+// method value would be allocated on every read.)
+type frameSink interface {
+	frame(opcode byte, payload []byte) error
+}
 
 // feed decodes data, which the decoder may modify.
-func (d *decoder) feed(data []byte, emit emitFunc) error {
+func (d *decoder) feed(data []byte, emit frameSink) error {
 	if len(d.partial) > 0 {
 		d.partial = append(d.partial, data...)
 		data = d.partial
@@ -42,7 +45,7 @@ func (d *decoder) feed(data []byte, emit emitFunc) error {
 
 // decode handles the complete frames at the start of data and returns how
 // many bytes they took.
-func (d *decoder) decode(data []byte, emit emitFunc) (int, error) {
+func (d *decoder) decode(data []byte, emit frameSink) (int, error) {
 	used := 0
 	for {
 		h, ok, perr := parseHeader(data[used:])
@@ -73,14 +76,14 @@ func (d *decoder) decode(data []byte, emit emitFunc) (int, error) {
 }
 
 // frame handles one complete frame.
-func (d *decoder) frame(h header, payload []byte, emit emitFunc) error {
+func (d *decoder) frame(h header, payload []byte, emit frameSink) error {
 	switch h.opcode {
 	case opText, opBinary:
 		if d.msgOp != 0 {
 			return protocolError("new message before the previous one ended")
 		}
 		if h.fin {
-			return emit(h.opcode, payload)
+			return emit.frame(h.opcode, payload)
 		}
 		d.msgOp = h.opcode
 		d.msg = append(d.msg[:0], payload...)
@@ -95,8 +98,8 @@ func (d *decoder) frame(h header, payload []byte, emit emitFunc) error {
 		}
 		op, msg := d.msgOp, d.msg
 		d.msgOp, d.msg = 0, nil
-		return emit(op, msg)
+		return emit.frame(op, msg)
 	default:
-		return emit(h.opcode, payload)
+		return emit.frame(h.opcode, payload)
 	}
 }

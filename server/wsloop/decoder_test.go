@@ -7,6 +7,11 @@ import (
 	"testing"
 )
 
+// emitFunc adapts a function to frameSink.
+type emitFunc func(opcode byte, payload []byte) error
+
+func (f emitFunc) frame(opcode byte, payload []byte) error { return f(opcode, payload) }
+
 // decoded is what a decoder emitted, for comparison.
 type decoded struct {
 	op      byte
@@ -18,10 +23,10 @@ type decoded struct {
 func decodeAll(stream []byte, limit int64, chunks ...int) ([]decoded, error) {
 	d := decoder{limit: limit}
 	var got []decoded
-	emit := func(op byte, p []byte) error {
+	emit := emitFunc(func(op byte, p []byte) error {
 		got = append(got, decoded{op, string(p)})
 		return nil
-	}
+	})
 	data := append([]byte(nil), stream...)
 	for _, n := range chunks {
 		n = min(n, len(data))
@@ -105,7 +110,7 @@ func TestDecoderIdleHoldsNoBuffer(t *testing.T) {
 	t.Parallel()
 	d := decoder{limit: 1 << 16}
 	f := clientFrame(true, opText, []byte("hello"), 5)
-	emit := func(byte, []byte) error { return nil }
+	emit := emitFunc(func(byte, []byte) error { return nil })
 	if err := d.feed(append([]byte(nil), f[:4]...), emit); err != nil || d.partial == nil {
 		t.Fatalf("after half a frame: err %v, partial %v", err, d.partial)
 	}

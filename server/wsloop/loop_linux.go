@@ -26,10 +26,19 @@ type Loop struct {
 	kicked  []*Conn // connections with bytes to decode that epoll will not announce
 	closing bool
 
+	// Connections with output to write, or to drop. Only the loop
+	// goroutine writes to sockets: everyone else queues and, unless the
+	// loop is awake and will flush anyway, wakes it.
+	dmu         sync.Mutex
+	dirty       []*Conn
+	dispatching bool // the loop is handling events and flushes after
+	wakePending bool // a wake-up byte is in the pipe
+
 	// Used by the loop goroutine only.
-	scratch []byte
-	events  []syscall.EpollEvent
-	snap    []*Conn
+	scratch  []byte
+	events   []syscall.EpollEvent
+	snap     []*Conn
+	flushing []*Conn
 
 	done chan struct{}
 }
@@ -115,6 +124,13 @@ func (l *Loop) Attach(nc net.Conn, pending []byte, open func(*Conn) Handler) err
 		h = nopHandler{}
 	}
 	c.h = h
+	// The loop does not know c yet, so this goroutine still owns the
+	// socket: the greeting open queued goes out now, without waking the
+	// loop for it.
+	c.mu.Lock()
+	c.dirty = false
+	c.writeLocked()
+	c.mu.Unlock()
 
 	l.mu.Lock()
 	if l.closing {
@@ -135,6 +151,12 @@ func (l *Loop) Attach(nc net.Conn, pending []byte, open func(*Conn) Handler) err
 	c.mu.Lock()
 	err = c.epollLocked(syscall.EPOLL_CTL_ADD)
 	c.registered = err == nil
+	wake := false
+	if c.registered && (c.dirty || c.drop) {
+		// Queued since the write above (a close at shutdown).
+		c.dirty = false
+		wake = c.markDirtyLocked()
+	}
 	c.mu.Unlock()
 	if err != nil {
 		// Out of epoll watches: the loop will never hear of c.
@@ -149,7 +171,7 @@ func (l *Loop) Attach(nc net.Conn, pending []byte, open func(*Conn) Handler) err
 		h.OnClose(err)
 		return err
 	}
-	if len(pending) > 0 {
+	if wake || len(pending) > 0 {
 		l.wakeUp()
 	}
 	return nil
@@ -157,7 +179,7 @@ func (l *Loop) Attach(nc net.Conn, pending []byte, open func(*Conn) Handler) err
 
 // takeFD moves nc's socket out of Go's network poller: it duplicates the
 // descriptor and closes nc, which removes nc from the runtime's epoll set
-// (the duplicate keeps the socket open). The socket stays non-blocking.
+// (the duplicate keeps the socket open, and is then its only descriptor).
 func takeFD(nc net.Conn) (int, error) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
@@ -183,11 +205,9 @@ func takeFD(nc net.Conn) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("duplicating the socket: %w", err)
 	}
+	// The duplicate shares the socket's file status flags, so it is as
+	// non-blocking as Go made the original.
 	nc.Close()
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		syscall.Close(fd)
-		return -1, fmt.Errorf("making the socket non-blocking: %w", err)
-	}
 	return fd, nil
 }
 
@@ -204,6 +224,9 @@ func (l *Loop) run() {
 			l.shutdown()
 			return
 		}
+		l.dmu.Lock()
+		l.dispatching = true
+		l.dmu.Unlock()
 		for i := range max(n, 0) {
 			ev := &l.events[i]
 			fd := int(ev.Fd)
@@ -229,7 +252,24 @@ func (l *Loop) run() {
 			l.tick(now)
 			next = now + tick
 		}
+		l.flush()
 	}
+}
+
+// flush writes the output queued since the last flush: a message relayed
+// while handling events goes out right after them, several messages to
+// one connection in one system call.
+func (l *Loop) flush() {
+	l.dmu.Lock()
+	list := l.dirty
+	l.dirty = l.flushing[:0]
+	l.dispatching = false
+	l.dmu.Unlock()
+	for _, c := range list {
+		c.flush()
+	}
+	clear(list)
+	l.flushing = list
 }
 
 func (l *Loop) conn(fd int) *Conn {
@@ -250,6 +290,9 @@ func (l *Loop) wakeEvent() bool {
 			break
 		}
 	}
+	l.dmu.Lock()
+	l.wakePending = false
+	l.dmu.Unlock()
 	l.mu.Lock()
 	kicked, closing := l.kicked, l.closing
 	l.kicked = nil
@@ -288,7 +331,8 @@ func (l *Loop) shutdown() {
 }
 
 // Conn is one WebSocket connection served by a Loop. Send, Close and
-// CloseNow may be called from any goroutine and never block.
+// CloseNow may be called from any goroutine and never block: they queue,
+// and the loop goroutine, the only one that touches the socket, writes.
 type Conn struct {
 	loop *Loop
 	fd   int
@@ -302,30 +346,42 @@ type Conn struct {
 	gone      bool // finished: descriptor closed, handler told
 
 	mu         sync.Mutex
-	out        []byte        // bytes not yet taken by the socket, in order
+	obuf       *[]byte       // pooled buffer behind out, nil when out is empty
+	out        []byte        // queued frames; out[written:] not yet sent
+	written    int           // bytes of out already sent
 	outMsgs    int           // messages in out
-	progress   time.Duration // when out was last started or shrunk
+	progress   time.Duration // when out was last started or written from
+	dirty      bool          // in the loop's dirty list
 	registered bool          // in the epoll set
 	watchOut   bool          // EPOLLOUT requested
+	drop       bool          // CloseNow: the loop is to shut the socket down
 	shut       bool          // shutdown(2) done: the loop will see EOF
 	closing    bool          // close frame queued: no more messages either way
 	closeBy    time.Duration // deadline of the closing handshake
 	wrShut     bool          // write side shut after the close frame
+	peerClosed bool          // the close frame is the answer to the peer's
 	closeErr   error         // what OnClose will be told
 	closed     bool          // descriptor closed
 }
 
-// Send queues one text message and writes it at once if nothing is
-// waiting before it. It returns the number of messages still waiting for
-// the socket (0: all written), or -1 if the connection is closing.
+// Send queues one text message for the loop to write. It returns how
+// many messages wait for the socket, this one included, or -1 if the
+// connection is closing.
 func (c *Conn) Send(msg []byte) int {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing || c.shut || c.closed {
+	if c.closing || c.drop || c.shut || c.closed {
+		c.mu.Unlock()
 		return -1
 	}
-	c.writeLocked(opText, msg, true)
-	return c.outMsgs
+	c.queueLocked(opText, msg)
+	c.outMsgs++
+	n := c.outMsgs
+	wake := c.markDirtyLocked()
+	c.mu.Unlock()
+	if wake {
+		c.loop.wakeUp()
+	}
+	return n
 }
 
 // Close starts the closing handshake with code and reason: the close
@@ -334,32 +390,74 @@ func (c *Conn) Send(msg []byte) int {
 // CloseTimeout.
 func (c *Conn) Close(code int, reason string) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.startCloseLocked(code, reason, nil)
+	wake := c.startCloseLocked(code, reason, nil)
+	c.mu.Unlock()
+	if wake {
+		c.loop.wakeUp()
+	}
 }
 
-// CloseNow drops the connection without a closing handshake.
+// CloseNow drops the connection without a closing handshake, and what is
+// queued for it with it.
 func (c *Conn) CloseNow() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.shutLocked()
-}
-
-// shutLocked shuts the socket down both ways; the loop then reads EOF
-// and finishes the connection. It never closes the descriptor itself, so
-// that its number cannot be reused while the loop may still use it.
-func (c *Conn) shutLocked() {
-	if c.shut || c.closed {
-		return
+	wake := false
+	if !c.drop && !c.shut && !c.closed {
+		c.drop = true
+		c.releaseOutLocked()
+		wake = c.markDirtyLocked()
 	}
-	c.shut = true
-	c.out, c.outMsgs = nil, 0
-	_ = syscall.Shutdown(c.fd, syscall.SHUT_RDWR)
+	c.mu.Unlock()
+	if wake {
+		c.loop.wakeUp()
+	}
 }
 
-func (c *Conn) startCloseLocked(code int, reason string, why error) {
-	if c.closing || c.shut || c.closed {
-		return
+// markDirtyLocked puts c on the loop's list to flush and reports whether
+// the loop must be woken for it.
+func (c *Conn) markDirtyLocked() bool {
+	if c.dirty {
+		return false
+	}
+	c.dirty = true
+	if !c.registered {
+		return false // Attach writes it, or lists it once registered
+	}
+	l := c.loop
+	l.dmu.Lock()
+	defer l.dmu.Unlock()
+	l.dirty = append(l.dirty, c)
+	if l.dispatching || l.wakePending {
+		return false
+	}
+	l.wakePending = true
+	return true
+}
+
+// queueLocked appends one frame to the output.
+func (c *Conn) queueLocked(opcode byte, payload []byte) {
+	if c.obuf == nil {
+		c.obuf = framePool.Get().(*[]byte)
+		c.out = (*c.obuf)[:0]
+		c.progress = c.loop.now()
+	}
+	c.out = appendFrame(c.out, opcode, payload)
+}
+
+// releaseOutLocked empties the output and gives its buffer back.
+func (c *Conn) releaseOutLocked() {
+	if c.obuf != nil && cap(c.out) <= maxPooledFrame {
+		*c.obuf = c.out[:0]
+		framePool.Put(c.obuf)
+	}
+	c.obuf, c.out, c.written, c.outMsgs = nil, nil, 0, 0
+}
+
+// startCloseLocked queues a close frame; it reports whether the loop
+// must be woken.
+func (c *Conn) startCloseLocked(code int, reason string, why error) bool {
+	if c.closing || c.drop || c.shut || c.closed {
+		return false
 	}
 	c.closing = true
 	c.closeBy = c.loop.now() + c.loop.cfg.CloseTimeout
@@ -367,73 +465,79 @@ func (c *Conn) startCloseLocked(code int, reason string, why error) {
 		why = &CloseError{Code: code, Reason: reason}
 	}
 	c.closeErr = why
-	c.writeLocked(opClose, closePayload(code, reason), false)
-	c.shutWriteIfFlushedLocked()
+	c.queueLocked(opClose, closePayload(code, reason))
+	return c.markDirtyLocked()
 }
 
-// shutWriteIfFlushedLocked ends the write side once the close frame is
-// out, so the peer sees it followed by end of stream; the loop keeps
-// reading, and discarding, until the peer closes too.
-func (c *Conn) shutWriteIfFlushedLocked() {
-	if c.closing && !c.wrShut && !c.shut && len(c.out) == 0 {
+// flush runs on the loop goroutine: it drops the connection if asked to,
+// or writes what is queued.
+func (c *Conn) flush() {
+	c.mu.Lock()
+	c.dirty = false
+	if c.drop {
+		c.shutLocked()
+		c.mu.Unlock()
+		return
+	}
+	c.writeLocked()
+	done := c.peerClosed && c.wrShut
+	c.mu.Unlock()
+	if done {
+		// The closing handshake is complete: the peer has nothing more
+		// to say, so there is no end of stream to wait for.
+		c.finish(c.closeErr)
+	}
+}
+
+// writable writes queued output once the socket has room again.
+func (c *Conn) writable() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writeLocked()
+}
+
+// writeLocked writes as much of the output as the socket takes, and
+// watches for room if it does not take everything.
+func (c *Conn) writeLocked() {
+	if c.shut || c.closed {
+		return
+	}
+	if c.written < len(c.out) {
+		n, err := writeFD(c.fd, c.out[c.written:])
+		if n > 0 {
+			c.written += n
+			c.progress = c.loop.now()
+		}
+		if err != nil && err != syscall.EAGAIN {
+			c.shutLocked() // broken: the loop reads the error next
+			return
+		}
+	}
+	if c.written < len(c.out) {
+		c.watchOutLocked(true)
+		return
+	}
+	c.releaseOutLocked()
+	c.watchOutLocked(false)
+	if c.closing && !c.wrShut {
+		// The close frame is out: end the write side, so the peer sees
+		// it followed by end of stream. The loop keeps reading, and
+		// discarding, until the peer closes too.
 		c.wrShut = true
 		_ = syscall.Shutdown(c.fd, syscall.SHUT_WR)
 	}
 }
 
-// writeLocked writes one frame now if nothing is queued, and queues what
-// the socket does not take.
-func (c *Conn) writeLocked(opcode byte, payload []byte, counted bool) {
-	if len(c.out) > 0 {
-		c.out = appendFrame(c.out, opcode, payload)
-		if counted {
-			c.outMsgs++
-		}
+// shutLocked shuts the socket down both ways; the loop then reads EOF
+// and finishes the connection. Only finish closes the descriptor, so its
+// number cannot be reused while the loop may still use it.
+func (c *Conn) shutLocked() {
+	if c.shut || c.closed {
 		return
 	}
-	bp := framePool.Get().(*[]byte)
-	frame := appendFrame((*bp)[:0], opcode, payload)
-	n, err := writeFD(c.fd, frame)
-	if n == len(frame) {
-		putFrame(bp, frame)
-		return
-	}
-	if err != nil && err != syscall.EAGAIN {
-		putFrame(bp, frame)
-		c.shutLocked() // broken: the loop reads the error next
-		return
-	}
-	c.out = append(make([]byte, 0, len(frame)-n+512), frame[n:]...)
-	putFrame(bp, frame)
-	if counted {
-		c.outMsgs = 1
-	}
-	c.progress = c.loop.now()
-	c.watchOutLocked(true)
-}
-
-// writable flushes queued output once the socket has room.
-func (c *Conn) writable() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.out) == 0 || c.shut || c.closed {
-		c.watchOutLocked(false)
-		return
-	}
-	n, err := writeFD(c.fd, c.out)
-	if n > 0 {
-		c.out = c.out[n:]
-		c.progress = c.loop.now()
-	}
-	if err != nil && err != syscall.EAGAIN {
-		c.shutLocked()
-		return
-	}
-	if len(c.out) == 0 {
-		c.out, c.outMsgs = nil, 0
-		c.watchOutLocked(false)
-		c.shutWriteIfFlushedLocked()
-	}
+	c.shut = true
+	c.releaseOutLocked()
+	_ = syscall.Shutdown(c.fd, syscall.SHUT_RDWR)
 }
 
 func (c *Conn) watchOutLocked(on bool) {
@@ -460,7 +564,7 @@ func (c *Conn) readable() {
 		return
 	}
 	c.mu.Lock()
-	shut := c.shut
+	shut := c.shut || c.drop
 	c.mu.Unlock()
 	if shut { // dropped: whatever is still arriving does not matter
 		c.finish(io.EOF)
@@ -487,13 +591,13 @@ func (c *Conn) decode(data []byte) {
 		return
 	}
 	c.mu.Lock()
-	closing := c.closing || c.shut
+	closing := c.closing || c.drop || c.shut
 	c.mu.Unlock()
 	if closing {
 		c.dec.partial = nil
 		return
 	}
-	err := c.dec.feed(data, c.frame)
+	err := c.dec.feed(data, c)
 	if err == nil {
 		return
 	}
@@ -521,8 +625,9 @@ func (c *Conn) frame(opcode byte, payload []byte) error {
 		}
 	case opPing:
 		c.mu.Lock()
-		if !c.closing && !c.shut {
-			c.writeLocked(opPong, payload, false)
+		if !c.closing && !c.drop && !c.shut {
+			c.queueLocked(opPong, payload)
+			c.markDirtyLocked() // the loop flushes after these events
 		}
 		c.mu.Unlock()
 	case opPong:
@@ -537,6 +642,7 @@ func (c *Conn) frame(opcode byte, payload []byte) error {
 		// decoded: the peer's answer is followed by its end of stream.)
 		c.mu.Lock()
 		c.startCloseLocked(ce.Code, ce.Reason, ce)
+		c.peerClosed = c.closing
 		c.mu.Unlock()
 		return errPeerClosed
 	}
@@ -552,15 +658,16 @@ func (c *Conn) tick(now time.Duration) {
 		c.mu.Unlock()
 		c.finish(c.closeErr)
 		return
-	case len(c.out) > 0 && now-c.progress > c.loop.cfg.WriteTimeout:
+	case c.written < len(c.out) && now-c.progress > c.loop.cfg.WriteTimeout:
 		c.shutLocked()
-	case now >= c.pingAt && !c.closing && !c.shut:
+	case now >= c.pingAt && !c.closing && !c.drop && !c.shut:
 		if c.awaitPong {
 			// No answer to the last ping within a whole interval.
 			c.shutLocked()
 			break
 		}
-		c.writeLocked(opPing, nil, false)
+		c.queueLocked(opPing, nil)
+		c.markDirtyLocked() // the tick runs before the loop's flush
 		c.awaitPong = true
 		c.pingAt = now + c.loop.cfg.PingInterval
 	}
@@ -585,26 +692,21 @@ func (c *Conn) finish(err error) {
 		err = c.closeErr // the close frame says more than the EOF after it
 	}
 	c.closed = true
-	c.out, c.outMsgs = nil, 0
+	c.releaseOutLocked()
 	c.dec = decoder{}
-	if c.registered {
-		_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
-	}
+	// Closing the only descriptor of the socket also takes it out of
+	// the epoll set.
 	syscall.Close(c.fd)
 	c.mu.Unlock()
 	c.h.OnClose(err)
 }
 
-// framePool holds buffers for frames written at once; they go back as
-// soon as the socket has taken the frame.
+// framePool holds output buffers; a connection has one only while it has
+// output queued.
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-func putFrame(bp *[]byte, frame []byte) {
-	if cap(frame) <= 64<<10 {
-		*bp = frame[:0]
-		framePool.Put(bp)
-	}
-}
+// maxPooledFrame bounds the buffers kept in framePool.
+const maxPooledFrame = 64 << 10
 
 func readFD(fd int, p []byte) (int, error) {
 	for {
