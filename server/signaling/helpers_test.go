@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -240,8 +241,8 @@ func (q *queueConn) Send(msg []byte) int {
 	if q.closed {
 		return -1
 	}
-	q.queue = append(q.queue, msg)
-	return 0
+	q.queue = append(q.queue, bytes.Clone(msg)) // Send must not keep msg
+	return len(q.queue)
 }
 
 func (q *queueConn) Close(int, string) { q.CloseNow() }
