@@ -375,6 +375,7 @@ type Conn struct {
 	closeBy    time.Duration // deadline of the closing handshake
 	wrShut     bool          // write side shut after the close frame
 	peerClosed bool          // the close frame is the answer to the peer's
+	pongQueued bool          // a pong waits in out: later pings need none
 	closeErr   error         // what OnClose will be told
 	closed     bool          // descriptor closed
 }
@@ -466,6 +467,7 @@ func (c *Conn) releaseOutLocked() {
 		framePool.Put(c.obuf)
 	}
 	c.obuf, c.out, c.written, c.outMsgs = nil, nil, 0, 0
+	c.pongQueued = false
 }
 
 // startCloseLocked queues a close frame; it reports whether the loop
@@ -639,9 +641,13 @@ func (c *Conn) frame(opcode byte, payload []byte) error {
 			c.h.OnMessage(payload)
 		}
 	case opPing:
+		// While a pong is still waiting for the socket, later pings get
+		// none (RFC 6455 5.5.3 allows answering only the last one): a
+		// peer that pings without reading cannot grow the output.
 		c.mu.Lock()
-		if !c.closing && !c.drop && !c.shut {
+		if !c.closing && !c.drop && !c.shut && !c.pongQueued {
 			c.queueLocked(opPong, payload)
+			c.pongQueued = true
 			c.markDirtyLocked() // the loop flushes after these events
 		}
 		c.mu.Unlock()

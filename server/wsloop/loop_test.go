@@ -4,6 +4,7 @@ package wsloop
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -292,6 +293,30 @@ func TestStuckWriterTimesOut(t *testing.T) {
 	waitClosed(t, stuck)
 	if n := stuck.c.Send(msg); n != -1 {
 		t.Fatalf("Send after the end returned %d", n)
+	}
+}
+
+// A peer that floods pings and never reads gets at most one pong queued:
+// it cannot make the server buffer without bound.
+func TestPingFloodDoesNotGrowOutput(t *testing.T) {
+	t.Parallel()
+	url, conns := startEcho(t, Config{PingInterval: time.Hour})
+	nc := rawUpgrade(t, url, nil)
+	e := <-conns
+	ping := clientFrame(true, opPing, make([]byte, 125), 0x0A0B0C0D)
+	burst := bytes.Repeat(ping, 1000)
+	for range 100 { // 13 MB of pings, more than both socket buffers hold
+		_ = nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := nc.Write(burst); err != nil {
+			t.Fatalf("writing pings: %v", err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // let the loop read the rest
+	e.c.mu.Lock()
+	pending := len(e.c.out) - e.c.written
+	e.c.mu.Unlock()
+	if pending > 2*(maxControlPayload+2) {
+		t.Fatalf("%d bytes of pongs queued for a peer that does not read", pending)
 	}
 }
 
