@@ -62,7 +62,7 @@ var (
 
 func newLeanConn(c net.Conn, pending []byte) *leanConn {
 	lc := &leanConn{Conn: c}
-	if sc, ok := c.(syscall.Conn); ok {
+	if sc, ok := c.(syscall.Conn); ok && rawReads {
 		if raw, err := sc.SyscallConn(); err == nil {
 			lc.raw = raw
 		}
@@ -136,12 +136,7 @@ func (c *leanConn) fill() error {
 	// would never be announced again if f waited first.
 	err := c.raw.Read(func(fd uintptr) bool {
 		b := readPool.Get().(*[]byte)
-		for {
-			n, rerr = syscall.Read(int(fd), *b)
-			if rerr != syscall.EINTR {
-				break
-			}
-		}
+		n, rerr = readRaw(fd, *b)
 		if rerr == syscall.EAGAIN {
 			readPool.Put(b)
 			return false // not readable yet: wait without a buffer

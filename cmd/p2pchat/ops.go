@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"syscall"
 	"time"
 
 	"github.com/p2pchat/p2pchat/server"
@@ -33,16 +32,6 @@ func (f *opsFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxConns, "max-conns", defaultMaxConns(), "WebSocket connections allowed in all; more are refused with HTTP 503. 0 = unlimited. Default: the open-file limit minus 256, so the server refuses cleanly instead of running out of descriptors")
 	fs.StringVar(&f.trustedProxy, "trusted-proxy", "", "comma-separated CIDRs (or addresses) of reverse proxies whose X-Forwarded-For header is believed; from any other peer the TCP address is the client's")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this separate address (e.g. 127.0.0.1:9090) instead of on the main one")
-}
-
-// defaultMaxConns derives the global cap from RLIMIT_NOFILE (which the Go
-// runtime has already raised to the hard limit).
-func defaultMaxConns() int {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
-		return 0
-	}
-	return max(64, int(rl.Cur)-fdReserve)
 }
 
 // apply validates the flags and writes them into the server config.
