@@ -452,12 +452,50 @@ func (c *Conn) markDirtyLocked() bool {
 
 // queueLocked appends one frame to the output.
 func (c *Conn) queueLocked(opcode byte, payload []byte) {
+	c.takeBufferLocked()
+	c.out = appendFrame(c.out, opcode, payload)
+}
+
+// takeBufferLocked gives an empty output a pooled buffer.
+func (c *Conn) takeBufferLocked() {
 	if c.obuf == nil {
 		c.obuf = framePool.Get().(*[]byte)
 		c.out = (*c.obuf)[:0]
 		c.progress = c.loop.now()
 	}
-	c.out = appendFrame(c.out, opcode, payload)
+}
+
+// controlLocked sends a ping or pong from the loop goroutine, which owns
+// the socket: at once, from the stack, when nothing is queued before it,
+// so that pinging every idle connection takes no buffers. It reports
+// whether the frame had to be queued.
+func (c *Conn) controlLocked(opcode byte, payload []byte) (queued bool) {
+	if c.written == len(c.out) {
+		var b [2 + maxControlPayload]byte
+		frame := appendFrame(b[:0], opcode, payload)
+		n, err := writeFD(c.fd, frame)
+		switch {
+		case n == len(frame):
+			return false
+		case err != nil && err != syscall.EAGAIN:
+			c.shutLocked()
+			return false
+		case n > 0:
+			// Part of the frame is out: the rest goes first, as raw bytes.
+			c.queueRawLocked(frame[n:])
+			c.markDirtyLocked()
+			return true
+		}
+	}
+	c.queueLocked(opcode, payload)
+	c.markDirtyLocked()
+	return true
+}
+
+// queueRawLocked appends bytes that are already framed.
+func (c *Conn) queueRawLocked(b []byte) {
+	c.takeBufferLocked()
+	c.out = append(c.out, b...)
 }
 
 // releaseOutLocked empties the output and gives its buffer back.
@@ -646,9 +684,7 @@ func (c *Conn) frame(opcode byte, payload []byte) error {
 		// peer that pings without reading cannot grow the output.
 		c.mu.Lock()
 		if !c.closing && !c.drop && !c.shut && !c.pongQueued {
-			c.queueLocked(opPong, payload)
-			c.pongQueued = true
-			c.markDirtyLocked() // the loop flushes after these events
+			c.pongQueued = c.controlLocked(opPong, payload)
 		}
 		c.mu.Unlock()
 	case opPong:
@@ -687,8 +723,7 @@ func (c *Conn) tick(now time.Duration) {
 			c.shutLocked()
 			break
 		}
-		c.queueLocked(opPing, nil)
-		c.markDirtyLocked() // the tick runs before the loop's flush
+		c.controlLocked(opPing, nil)
 		c.awaitPong = true
 		c.pingAt = now + c.loop.cfg.PingInterval
 	}
