@@ -13,7 +13,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -317,6 +319,64 @@ func TestPingFloodDoesNotGrowOutput(t *testing.T) {
 	e.c.mu.Unlock()
 	if pending > 2*(maxControlPayload+2) {
 		t.Fatalf("%d bytes of pongs queued for a peer that does not read", pending)
+	}
+}
+
+// Sends from many goroutines at once all arrive, each goroutine's in
+// order: no message is lost to the hand-over between senders and the
+// loop, which alone writes (a lost wake-up would stall the reader).
+func TestConcurrentSendsAllArrive(t *testing.T) {
+	t.Parallel()
+	url, conns := startEcho(t, Config{})
+	c := dial(t, url)
+	e := <-conns
+	const senders, each = 8, 2000
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if e.c.Send([]byte(strconv.Itoa(g)+":"+strconv.Itoa(i))) < 0 {
+					t.Errorf("sender %d: message %d refused", g, i)
+					return
+				}
+				if i%100 == 0 {
+					runtime.Gosched() // let the loop flush in between
+				}
+			}
+		}()
+	}
+	next := make([]int, senders)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range senders * each {
+		_, msg, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("after %v messages: %v", next, err)
+		}
+		g, i, _ := strings.Cut(string(msg), ":")
+		gi, _ := strconv.Atoi(g)
+		ii, _ := strconv.Atoi(i)
+		if ii != next[gi] {
+			t.Fatalf("sender %d: got message %d, want %d", gi, ii, next[gi])
+		}
+		next[gi]++
+	}
+	wg.Wait()
+
+	// A send from another goroutine while the loop sleeps wakes it: the
+	// message does not wait for the loop's next tick (1 s here).
+	for i := range 3 {
+		time.Sleep(50 * time.Millisecond) // the loop is back in epoll_wait
+		start := time.Now()
+		go e.c.Send([]byte("wake"))
+		if _, msg, err := c.Read(ctx); err != nil || string(msg) != "wake" {
+			t.Fatalf("wake-up %d: %q, %v", i, msg, err)
+		}
+		if d := time.Since(start); d > 800*time.Millisecond {
+			t.Fatalf("wake-up %d: a send from another goroutine took %v, as if it waited for a tick", i, d)
+		}
 	}
 }
 
