@@ -43,7 +43,7 @@ fuzz:
 # load run of the real binary on loopback. See docs/benchmarks.md.
 BENCHTIME ?= 1s
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./server/signaling
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./server/signaling ./server/wsloop
 	$(GO) build -o bin/p2pchat ./cmd/p2pchat
 	$(GO) build -o bin/p2pchat-load ./cmd/p2pchat-load
 	BIN=bin ./cmd/p2pchat-load/bench.sh

@@ -148,3 +148,32 @@ func FuzzDecoder(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecode is the loop's per-message work on input: parse the
+// header, unmask, hand over.
+func BenchmarkDecode(b *testing.B) {
+	offer := append([]byte(`{"type":"offer","name":"bob","offer":{"type":"offer","sdp":"`),
+		bytes.Repeat([]byte(`a=candidate:1 1 udp 2122260223 192.0.2.7 49152 typ host\r\n`), 18)...)
+	offer = append(offer, `"}}`...)
+	for _, bm := range []struct {
+		name    string
+		payload []byte
+	}{
+		{"type=offer", offer},
+		{"type=candidate", offer[:200]},
+	} {
+		frame := clientFrame(true, opText, bm.payload, 0x01020304)
+		buf := make([]byte, len(frame))
+		sink := emitFunc(func(byte, []byte) error { return nil })
+		b.Run(bm.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bm.payload)))
+			d := decoder{limit: 1 << 16}
+			for b.Loop() {
+				copy(buf, frame) // unmasking is in place
+				if err := d.feed(buf, sink); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
