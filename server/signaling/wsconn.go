@@ -17,10 +17,11 @@ type wsConn struct {
 	cfg  *Config
 
 	// Outgoing queue, guarded by qmu.
-	qmu     sync.Mutex
-	queue   [][]byte
-	writing bool // a writer goroutine is draining queue
-	dead    bool // connection is closing; drop further sends
+	qmu      sync.Mutex
+	queue    [][]byte
+	writing  bool // a writer goroutine is draining queue
+	inflight int  // messages the writer has taken and is writing
+	dead     bool // connection is closing; drop further sends
 
 	pingTimer *time.Timer // guarded by qmu
 
@@ -39,7 +40,7 @@ func (w *wsConn) Send(msg []byte) int {
 		w.writing = true
 		go w.writeLoop()
 	}
-	return len(w.queue)
+	return len(w.queue) + w.inflight
 }
 
 // Close runs coder/websocket's closing handshake on its own goroutine: it
@@ -60,6 +61,7 @@ func (w *wsConn) CloseNow() {
 func (w *wsConn) writeLoop() {
 	for {
 		w.qmu.Lock()
+		w.inflight = 0
 		if len(w.queue) == 0 || w.dead {
 			w.writing = false
 			w.queue = nil // give the backing array back while idle
@@ -67,10 +69,10 @@ func (w *wsConn) writeLoop() {
 			return
 		}
 		// Take everything queued: it goes out as one batch (batch.go).
-		// A client can thus hold one batch in flight plus a full queue,
-		// at most twice SendQueue messages, before it is cut off.
+		// It still counts against SendQueue until it is written.
 		msgs := w.queue
 		w.queue = nil
+		w.inflight = len(msgs)
 		w.qmu.Unlock()
 
 		if err := w.writeAll(msgs); err != nil {
