@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/p2pchat/p2pchat/server/iprange"
 )
 
 // DefaultMaxConnsPerIP is the default cap on WebSocket connections from one
@@ -193,25 +195,9 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 // ParseCIDRs parses a comma-separated list of CIDR prefixes; a plain
 // address stands for itself (/32 or /128).
 func ParseCIDRs(list string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, item := range strings.Split(list, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		if !strings.Contains(item, "/") {
-			a, err := netip.ParseAddr(item)
-			if err != nil {
-				return nil, fmt.Errorf("parsing trusted proxy %q: %w", item, err)
-			}
-			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(item)
-		if err != nil {
-			return nil, fmt.Errorf("parsing trusted proxy %q: %w", item, err)
-		}
-		out = append(out, p.Masked())
+	p, err := iprange.Parse(strings.Split(list, ","))
+	if err != nil {
+		return nil, fmt.Errorf("trusted proxy: %w", err)
 	}
-	return out, nil
+	return p, nil
 }

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
+
+	"github.com/p2pchat/p2pchat/server/iprange"
 )
 
 // DefaultDeny lists the peer ranges the relay refuses unless a range in
@@ -77,28 +78,11 @@ func contains(l []netip.Prefix, ip netip.Addr) bool {
 // ParsePrefixes parses CIDR ranges; a bare address means just that address.
 // Empty strings are skipped, so a flag's empty default parses to nothing.
 func ParsePrefixes(list []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range list {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		if !strings.Contains(s, "/") {
-			a, err := netip.ParseAddr(s)
-			if err != nil {
-				return nil, fmt.Errorf("parsing peer range %q: %w", s, err)
-			}
-			a = a.Unmap()
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return nil, fmt.Errorf("parsing peer range %q: %w", s, err)
-		}
-		out = append(out, p.Masked())
+	p, err := iprange.Parse(list)
+	if err != nil {
+		return nil, fmt.Errorf("peer range: %w", err)
 	}
-	return out, nil
+	return p, nil
 }
 
 func mustPrefixes(list ...string) []netip.Prefix {
