@@ -170,3 +170,27 @@ func TestShutdownClosesWebSockets(t *testing.T) {
 		}
 	}
 }
+
+// The event loop serves plain-HTTP WebSockets unless NoEventLoop says
+// otherwise; either way a client gets its hello.
+func TestEventLoopSwitch(t *testing.T) {
+	t.Parallel()
+	for _, off := range []bool{false, true} {
+		s, ts := start(t, Config{NoEventLoop: off})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws", nil)
+		if err != nil {
+			cancel()
+			t.Fatalf("NoEventLoop=%v: dial: %v", off, err)
+		}
+		_, msg, err := c.Read(ctx)
+		cancel()
+		c.CloseNow()
+		if err != nil || !strings.Contains(string(msg), `"type":"hello"`) {
+			t.Fatalf("NoEventLoop=%v: first message %q, %v", off, msg, err)
+		}
+		if got := s.eventLoop() != nil; got == off {
+			t.Errorf("NoEventLoop=%v: event loop running: %v", off, got)
+		}
+	}
+}
