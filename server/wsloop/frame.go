@@ -18,7 +18,6 @@ const (
 
 // Close codes sent by the server (RFC 6455, section 7.4.1).
 const (
-	closeNormal        = 1000
 	closeProtocolError = 1002
 	closeNoStatus      = 1005 // received only: the close frame had no code
 	closeTooBig        = 1009
