@@ -101,12 +101,7 @@ func (s *Server) eventLoop() *wsloop.Loop {
 		if s.cfg.NoEventLoop {
 			return
 		}
-		cfg := s.hub.Config()
-		loop, err := wsloop.New(wsloop.Config{
-			ReadLimit:    cfg.ReadLimit,
-			PingInterval: cfg.PingInterval,
-			WriteTimeout: cfg.WriteTimeout,
-		}, s.log)
+		loop, err := wsloop.New(s.hub.LoopConfig(), s.log)
 		if err != nil {
 			s.log.Warn("event loop unavailable; serving a goroutine per connection", "err", err)
 			return
@@ -165,18 +160,7 @@ func (s *Server) serveLoop(loop *wsloop.Loop, w http.ResponseWriter, r *http.Req
 		s.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	opened := false
-	err = loop.Attach(nc, pending, func(c *wsloop.Conn) wsloop.Handler {
-		opened = true
-		if cl := s.hub.Open(c, remote, release); cl != nil {
-			return cl
-		}
-		return nil
-	})
-	if err != nil {
-		if !opened {
-			release()
-		}
+	if err := s.hub.ServeLoop(loop, nc, pending, remote, release); err != nil {
 		s.log.Warn("event loop refused a connection", "remote", remote, "err", err)
 	}
 }

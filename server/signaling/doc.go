@@ -26,7 +26,7 @@
 //
 //   - server/wsloop, one epoll event loop for all plain-TCP connections on
 //     Linux: no goroutine per connection, and the loop is the only writer
-//     of its sockets (Hub.Open, then wsloop.Loop.Attach);
+//     of its sockets (Hub.ServeLoop);
 //   - wsConn (wsconn.go), coder/websocket with a reader goroutine per
 //     connection (Hub.Serve) and a writer goroutine only while its queue is
 //     non-empty, which takes the whole queue and writes it (as one system

@@ -55,8 +55,7 @@ func startHub(t testing.TB, cfg Config) (*Hub, string) {
 			hub.Serve(r.Context(), conn, r.RemoteAddr)
 		}
 	case "":
-		hcfg := hub.Config()
-		loop, err := wsloop.New(wsloop.Config{ReadLimit: hcfg.ReadLimit, PingInterval: hcfg.PingInterval, WriteTimeout: hcfg.WriteTimeout}, testLog())
+		loop, err := wsloop.New(hub.LoopConfig(), testLog())
 		if err != nil {
 			t.Fatalf("starting the event loop: %v", err)
 		}
@@ -66,13 +65,7 @@ func startHub(t testing.TB, cfg Config) (*Hub, string) {
 			if err != nil {
 				return
 			}
-			err = loop.Attach(nc, pending, func(c *wsloop.Conn) wsloop.Handler {
-				if cl := hub.Open(c, r.RemoteAddr, nil); cl != nil {
-					return cl
-				}
-				return nil
-			})
-			if err != nil {
+			if err := hub.ServeLoop(loop, nc, pending, r.RemoteAddr, nil); err != nil {
 				t.Errorf("attaching a connection: %v", err)
 			}
 		}

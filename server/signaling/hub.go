@@ -49,9 +49,6 @@ func NewHub(cfg Config, log *slog.Logger) *Hub {
 	return h
 }
 
-// Config returns the hub's configuration, defaults filled in.
-func (h *Hub) Config() Config { return h.cfg }
-
 // Stats returns the hub's live counters.
 func (h *Hub) Stats() *Stats { return &h.stats }
 

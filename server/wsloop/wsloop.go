@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -101,7 +100,7 @@ func (w *captureWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		w.pending = append([]byte(nil), b...)
 	}
 	w.conn = nc
-	return nc, bufio.NewReadWriter(bufio.NewReaderSize(io.Reader(strings.NewReader("")), 16), bufio.NewWriterSize(nc, 256)), nil
+	return nc, bufio.NewReadWriter(bufio.NewReaderSize(strings.NewReader(""), 16), bufio.NewWriterSize(nc, 256)), nil
 }
 
 // Unwrap lets http.ResponseController reach the original writer.
