@@ -84,6 +84,17 @@ func allocateAs(t *testing.T, s *Server, name string) (net.PacketConn, error) {
 	return allocate(t, s, user, pass)
 }
 
+// listenPeer is a UDP peer on loopback for a relay to send to.
+func listenPeer(t *testing.T) net.PacketConn {
+	t.Helper()
+	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = peer.Close() })
+	return peer
+}
+
 func TestAllocateCredentials(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, Config{})
@@ -121,16 +132,11 @@ func TestAllocateCredentials(t *testing.T) {
 func TestRelayCarriesData(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, Config{})
-	user, pass := restCreds(testSecret, "bob", time.Hour)
-	relay, err := allocate(t, s, user, pass)
+	relay, err := allocateAs(t, s, "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
-	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	peer := listenPeer(t)
 	if _, err := relay.WriteTo([]byte("ping"), peer.LocalAddr()); err != nil {
 		t.Fatalf("writing through relay: %v", err)
 	}
@@ -166,16 +172,11 @@ func TestRelayCarriesData(t *testing.T) {
 func TestPolicyRefusesLoopbackByDefault(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, Config{Policy: NewPeerPolicy(nil, nil)})
-	user, pass := restCreds(testSecret, "carol", time.Hour)
-	relay, err := allocate(t, s, user, pass)
+	relay, err := allocateAs(t, s, "carol")
 	if err != nil {
 		t.Fatal(err)
 	}
-	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	peer := listenPeer(t)
 	if _, err := relay.WriteTo([]byte("secret"), peer.LocalAddr()); err == nil {
 		t.Error("relay accepted a permission for a loopback peer")
 	}
@@ -232,11 +233,7 @@ func TestExpiryDuringCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	offset.Store(int64(time.Hour)) // the credential is now 59 minutes past its expiry
-	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	peer := listenPeer(t)
 	if _, err := relay.WriteTo([]byte("still here"), peer.LocalAddr()); err != nil {
 		t.Fatalf("new permission on a live allocation after expiry: %v", err)
 	}
