@@ -93,6 +93,11 @@ func TestModes(t *testing.T) {
 				t.Errorf("server figures %+v", r.Server)
 			}
 		}},
+		{"relay, tutorial dialect", false, []string{"-mode", "relay", "-tutorial", "-pairs", "4", "-rate", "400", "-warmup", "100ms", "-duration", "300ms"}, func(t *testing.T, r *result) {
+			if r.SentOffers == 0 || r.SentAnswers != r.SentOffers || r.Latency == nil || r.Latency.N == 0 {
+				t.Errorf("sent %d offers, %d answers, latency %+v; want answers = offers > 0 and samples", r.SentOffers, r.SentAnswers, r.Latency)
+			}
+		}},
 		{"churn", false, []string{"-mode", "churn", "-concurrency", "4", "-count", "100", "-duration", "20s"}, func(t *testing.T, r *result) {
 			if r.Logins != 100 || r.LoginsPerSec <= 0 || r.Login.P50 <= 0 {
 				t.Errorf("logins %d at %.0f/s, latency %+v; want 100 at > 0/s", r.Logins, r.LoginsPerSec, r.Login)
@@ -163,6 +168,47 @@ func TestPayloadSizes(t *testing.T) {
 		n := len(pl.build(nil, tt.k, "L1-e12", 123456))
 		if n < tt.lo || n > tt.high {
 			t.Errorf("%s frame is %d bytes, want %d..%d", kindNames[tt.k], n, tt.lo, tt.high)
+		}
+	}
+}
+
+// TestTutorialDialect checks what -tutorial accepts: the tutorial's server
+// greets with plain text and names the sender on offers only.
+func TestTutorialDialect(t *testing.T) {
+	t.Parallel()
+	p := &party{peer: "L1-e3"}
+	tests := []struct {
+		msg      string
+		kind     msgKind
+		tutorial bool
+		want     bool
+	}{
+		{`{"type":"answer","answer":{"t":1,"s":1},"name":"L1-e3"}`, kindAnswer, false, true},
+		{`{"type":"answer","answer":{"t":1,"s":1}}`, kindAnswer, false, false},
+		{`{"type":"answer","answer":{"t":1,"s":1}}`, kindAnswer, true, true},
+		{`{"type":"candidate","candidate":{"t":1,"s":1}}`, kindCandidate, true, true},
+		{`{"type":"candidate","candidate":{"t":1,"s":1},"name":"L1-e4"}`, kindCandidate, true, false},
+		{`{"type":"offer","offer":{"t":1,"s":1}}`, kindOffer, true, false},
+		{`{"type":"offer","offer":{"t":1,"s":1},"name":"L1-e3"}`, kindOffer, true, true},
+		{`{"type":"answer","answer":{"t":1,"s":1},"name":""}`, kindAnswer, true, false},
+	}
+	for _, tt := range tests {
+		if got := p.fromPeer([]byte(tt.msg), tt.kind, tt.tutorial); got != tt.want {
+			t.Errorf("fromPeer(%s, tutorial=%v) = %v, want %v", tt.msg, tt.tutorial, got, tt.want)
+		}
+	}
+	for _, g := range []struct {
+		msg      string
+		tutorial bool
+		want     bool
+	}{
+		{`{"type":"hello","message":"Hello world"}`, false, true},
+		{`Hello world`, false, false},
+		{`Hello world`, true, true},
+		{`{"type":"login","success":true}`, false, false},
+	} {
+		if got := isGreeting([]byte(g.msg), g.tutorial); got != g.want {
+			t.Errorf("isGreeting(%q, tutorial=%v) = %v, want %v", g.msg, g.tutorial, got, g.want)
 		}
 	}
 }

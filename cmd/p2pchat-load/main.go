@@ -14,6 +14,10 @@
 //	churn  -concurrency workers connect, log in and disconnect in a loop
 //	       for -duration (or -count logins); prints logins per second.
 //
+// -tutorial expects no more than the tutorial's Node.js server gives (any
+// greeting; relayed answers and candidates without the sender's name), so
+// the same runs measure that server (docs/reference) on the same machine.
+//
 // With -pid, CPU time of the server is measured over the run; every mode
 // also reports the CPU used by other processes on the machine, because a
 // figure taken on a busy machine is not a figure.
@@ -61,6 +65,7 @@ type config struct {
 	maxTime     time.Duration
 	srcAddrs    int
 	presence    bool
+	tutorial    bool
 	pid         int
 	offerSize   int
 	candSize    int
@@ -93,6 +98,7 @@ func parseFlags(args []string, log io.Writer) (*config, error) {
 	fs.DurationVar(&cfg.maxTime, "max-time", 5*time.Minute, "hard limit for the whole run")
 	fs.IntVar(&cfg.srcAddrs, "src-addrs", -1, "source addresses 127.0.0.2 … to spread client sockets over (-1: one per 20,000 connections; 0: let the kernel pick)")
 	fs.BoolVar(&cfg.presence, "presence", false, "log in with presence:true (presence updates are then expected, not errors)")
+	fs.BoolVar(&cfg.tutorial, "tutorial", false, "expect only what the tutorial's server sends: any greeting, answers and candidates without the sender's name")
 	fs.IntVar(&cfg.pid, "pid", 0, "server PID, to report its RSS and CPU time")
 	fs.IntVar(&cfg.offerSize, "offer-size", 1200, "relay: bytes of an offer or answer frame")
 	fs.IntVar(&cfg.candSize, "candidate-size", 200, "relay: bytes of a candidate frame")
@@ -183,7 +189,7 @@ func run(ctx context.Context, args []string, log io.Writer) (*result, error) {
 	if err := raiseNoFile(uint64(conns)+64, uint64(conns)+1024); err != nil {
 		return nil, err
 	}
-	d, err := newDialer(cfg.url, cfg.srcAddrs, cfg.timeout)
+	d, err := newDialer(cfg.url, cfg.srcAddrs, cfg.timeout, cfg.tutorial)
 	if err != nil {
 		return nil, err
 	}
