@@ -116,6 +116,12 @@ func (l *Loop) Attach(nc net.Conn, pending []byte, open func(*Conn) Handler) err
 	}
 	c := &Conn{loop: l, fd: fd, dec: decoder{limit: l.cfg.ReadLimit}}
 	c.pingAt = l.now() + l.cfg.PingInterval
+	if u, ok := nc.(*upgraded); ok {
+		// The 101 response goes out first, in one write with whatever
+		// open queues (the greeting).
+		c.takeBufferLocked()
+		c.out = append(c.out, u.response...)
+	}
 	if len(pending) > 0 {
 		// Decoded by the loop, like everything else read from c.
 		c.dec.partial = append([]byte(nil), pending...)

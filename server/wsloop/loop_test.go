@@ -452,3 +452,68 @@ func TestHandshakeLeavesNothingBehind(t *testing.T) {
 		t.Errorf("%.1f heap objects per closed connection survive a collection (%d before, %d after), want ≤ 10", per, before, after)
 	}
 }
+
+// The 101 response is held back by Accept and written by Attach in one
+// system call with the greeting: until Attach the client has nothing, and
+// then its first read holds the whole response and the first frame.
+func TestHandshakeResponseGoesOutWithGreeting(t *testing.T) {
+	t.Parallel()
+	loop, err := New(Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted, attach := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Kept", "yes") // headers set before the upgrade go out with it
+		nc, pending, err := Accept(w, r, nil)
+		if err != nil {
+			t.Errorf("accept: %v", err)
+			return
+		}
+		close(accepted)
+		<-attach
+		_ = loop.Attach(nc, pending, func(c *Conn) Handler {
+			c.Send([]byte("hello"))
+			return &echo{c: c, closed: make(chan error, 1)}
+		})
+	}))
+	t.Cleanup(func() { srv.Close(); loop.Close() })
+
+	nc, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	const key = "dGhlIHNhbXBsZSBub25jZQ==" // RFC 6455's example
+	req := "GET / HTTP/1.1\r\nHost: " + srv.Listener.Addr().String() +
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key + "\r\n\r\n"
+	if _, err := nc.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	<-accepted
+	buf := make([]byte, 4096)
+	_ = nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, err := nc.Read(buf); n > 0 || err == nil {
+		t.Fatalf("client got %q before Attach", buf[:n])
+	}
+	close(attach)
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := nc.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(bytes.NewReader(buf[:n]))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("reading the 101 response from %q: %v", buf[:n], err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols ||
+		resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" ||
+		resp.Header.Get("X-Kept") != "yes" {
+		t.Fatalf("response %d %v", resp.StatusCode, resp.Header)
+	}
+	frame, _ := io.ReadAll(br)
+	if want := "\x81\x05hello"; string(frame) != want {
+		t.Fatalf("first read after the response holds %q, want the greeting frame %q", frame, want)
+	}
+}

@@ -2,11 +2,14 @@ package wsloop
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -67,6 +70,11 @@ func (c Config) tick() time.Duration {
 // connection for Loop.Attach, with the bytes the client sent right after
 // its request, which net/http had already read.
 //
+// The 101 response is not written here: Attach writes it together with
+// the connection's first message (the greeting), so that a login costs
+// one system call less on each side, and the client is woken once for
+// both. Until Attach, the client has received nothing.
+//
 // The *websocket.Conn that coder/websocket builds is not used, and it is
 // closed at once: it carries a finalizer, so left to the garbage
 // collector it and its buffers (~2 KiB) would outlive one more collection
@@ -86,21 +94,55 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *websocket.AcceptOption
 	return cw.conn, cw.pending, nil
 }
 
+// upgraded is a connection Accept returns: the socket, and the 101
+// response that Attach writes before anything else.
+type upgraded struct {
+	net.Conn
+	response []byte
+}
+
+// SyscallConn gives Attach the socket's descriptor.
+func (u *upgraded) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := u.Conn.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("wsloop: %T has no file descriptor", u.Conn)
+	}
+	return sc.SyscallConn()
+}
+
 // keptConn is the connection as coder/websocket sees it: closing its
 // unused Conn leaves the socket open for the loop.
 type keptConn struct{ net.Conn }
 
 func (keptConn) Close() error { return nil }
 
-// captureWriter keeps the hijacked connection. coder/websocket writes its
-// 101 response through the bufio.Writer returned here and reads nothing.
+// captureWriter keeps the hijacked connection and holds back the 101
+// response, which net/http would otherwise write on Hijack.
 type captureWriter struct {
 	http.ResponseWriter
-	conn    net.Conn
-	pending []byte
+	switching bool // WriteHeader(101) was called and held back
+	conn      net.Conn
+	pending   []byte
+}
+
+func (w *captureWriter) WriteHeader(code int) {
+	if code == http.StatusSwitchingProtocols {
+		w.switching = true
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *captureWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if !w.switching {
+		return nil, nil, errors.New("wsloop: hijack before the 101 response")
+	}
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	if err := w.Header().Write(&head); err != nil {
+		return nil, nil, fmt.Errorf("writing the 101 response: %w", err)
+	}
+	head.WriteString("\r\n")
 	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, fmt.Errorf("hijacking the connection: %w", err)
@@ -113,8 +155,10 @@ func (w *captureWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		}
 		w.pending = append([]byte(nil), b...)
 	}
-	w.conn = nc
-	return keptConn{nc}, bufio.NewReadWriter(bufio.NewReaderSize(strings.NewReader(""), 16), bufio.NewWriterSize(nc, 256)), nil
+	w.conn = &upgraded{Conn: nc, response: head.Bytes()}
+	// coder/websocket's Conn is closed unused; nothing it could write
+	// may reach the socket ahead of the 101 response.
+	return keptConn{nc}, bufio.NewReadWriter(bufio.NewReaderSize(strings.NewReader(""), 16), bufio.NewWriterSize(io.Discard, 16)), nil
 }
 
 // Unwrap lets http.ResponseController reach the original writer.
