@@ -278,7 +278,9 @@ func TestPingDropsSilentPeer(t *testing.T) {
 // connection keeps working.
 func TestStuckWriterTimesOut(t *testing.T) {
 	t.Parallel()
-	url, conns := startEcho(t, Config{WriteTimeout: 200 * time.Millisecond, PingInterval: time.Hour})
+	// The timeout leaves room for a slow machine: the queue must grow to
+	// 100 messages before the socket has taken nothing for that long.
+	url, conns := startEcho(t, Config{WriteTimeout: time.Second, PingInterval: time.Hour})
 	_ = rawUpgrade(t, url, nil)
 	stuck := <-conns
 	other := dial(t, url)
