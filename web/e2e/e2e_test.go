@@ -98,7 +98,15 @@ func TestBusy(t *testing.T) {
 	c := newPeer(t, ctx, srv.URL(""), "cat")
 	a.login("amy")
 	b.login("bea")
+	// amy's row for bea stays the same element, keyboard focus included,
+	// when cat joins and the list changes under it.
+	a.sees("bea")
+	eval[bool](a, `(document.querySelector('#users button.user[data-name="bea"]').focus(), true)`)
 	c.login("cat")
+	a.sees("cat")
+	if !eval[bool](a, `document.activeElement === document.querySelector('#users button.user[data-name="bea"]')`) {
+		t.Error("amy's focus left bea's row when cat joined")
+	}
 	connect(t, a, b, "amy", "bea")
 	c.call("bea")
 	c.ended("end.busy")

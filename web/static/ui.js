@@ -75,8 +75,12 @@ function setRaw(el, text) {
   el.textContent = text;
 }
 
-/** the last rendered list, to skip needless rebuilds */
+/** the last rendered list, to skip needless updates */
 let shownUsers = '';
+
+/** rows by name, kept while online: a join must not replace a focused row
+ * @type {Map<string, HTMLLIElement>} */
+const userRows = new Map();
 
 /**
  * @param {any} s
@@ -91,29 +95,41 @@ function renderUsers(s, canCall) {
   const key = JSON.stringify([others, canCall, lang()]);
   if (key === shownUsers) return;
   shownUsers = key;
-  els.users.replaceChildren(...others.map(u => {
-    const li = document.createElement('li');
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.className = 'user';
-    b.dataset.name = u;
+  const on = new Set(others);
+  for (const [u, li] of userRows) if (!on.has(u)) li.remove(), userRows.delete(u);
+  let at = els.users.firstElementChild;
+  for (const u of others) {
+    let li = userRows.get(u);
+    if (!li) userRows.set(u, li = userRow(u));
+    const b = /** @type {HTMLButtonElement} */ (li.firstElementChild);
     b.disabled = !canCall;
-    const dot = document.createElement('span');
-    dot.className = 'dot';
-    dot.setAttribute('aria-hidden', 'true');
-    const n = document.createElement('span');
-    n.textContent = u;
-    const act = document.createElement('span');
-    act.className = 'act';
-    act.setAttribute('aria-hidden', 'true');
-    setText(act, 'call');
-    b.dataset.i18nLabel = 'callUser';
-    b.dataset.labelArgs = JSON.stringify([u]);
     b.setAttribute('aria-label', t('callUser', u));
-    b.append(dot, n, act);
-    li.append(b);
-    return li;
-  }));
+    setText(/** @type {HTMLElement} */ (b.lastElementChild), 'call');
+    if (li === at) at = at.nextElementSibling;
+    else els.users.insertBefore(li, at);
+  }
+}
+
+/** @param {string} u */
+function userRow(u) {
+  const li = document.createElement('li');
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = 'user';
+  b.dataset.name = u;
+  const dot = document.createElement('span');
+  dot.className = 'dot';
+  dot.setAttribute('aria-hidden', 'true');
+  const n = document.createElement('span');
+  n.textContent = u;
+  const act = document.createElement('span');
+  act.className = 'act';
+  act.setAttribute('aria-hidden', 'true');
+  b.dataset.i18nLabel = 'callUser';
+  b.dataset.labelArgs = JSON.stringify([u]);
+  b.append(dot, n, act);
+  li.append(b);
+  return li;
 }
 
 /** @type {Map<string, HTMLElement>} receipts of sent messages by id */
