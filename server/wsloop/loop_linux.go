@@ -109,6 +109,10 @@ func (l *Loop) closeFDs() {
 // returns its handler; nil means the caller refused the connection, which
 // it should then Close with a status. nc must not be used afterwards.
 func (l *Loop) Attach(nc net.Conn, pending []byte, open func(*Conn) Handler) error {
+	var response []byte
+	if u, ok := nc.(*upgraded); ok {
+		nc, response = u.Conn, u.response
+	}
 	fd, err := takeFD(nc)
 	if err != nil {
 		nc.Close()
@@ -116,11 +120,11 @@ func (l *Loop) Attach(nc net.Conn, pending []byte, open func(*Conn) Handler) err
 	}
 	c := &Conn{loop: l, fd: fd, dec: decoder{limit: l.cfg.ReadLimit}}
 	c.pingAt = l.now() + l.cfg.PingInterval
-	if u, ok := nc.(*upgraded); ok {
+	if len(response) > 0 {
 		// The 101 response goes out first, in one write with whatever
 		// open queues (the greeting).
 		c.takeBufferLocked()
-		c.out = append(c.out, u.response...)
+		c.out = append(c.out, response...)
 	}
 	if len(pending) > 0 {
 		// Decoded by the loop, like everything else read from c.

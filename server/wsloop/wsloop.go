@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -99,15 +98,6 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *websocket.AcceptOption
 type upgraded struct {
 	net.Conn
 	response []byte
-}
-
-// SyscallConn gives Attach the socket's descriptor.
-func (u *upgraded) SyscallConn() (syscall.RawConn, error) {
-	sc, ok := u.Conn.(syscall.Conn)
-	if !ok {
-		return nil, fmt.Errorf("wsloop: %T has no file descriptor", u.Conn)
-	}
-	return sc.SyscallConn()
 }
 
 // keptConn is the connection as coder/websocket sees it: closing its
