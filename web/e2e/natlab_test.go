@@ -142,12 +142,16 @@ func (l *netLab) run(ns string, args ...string) {
 	}
 }
 
-// buildBinary builds cmd/p2pchat once per test binary run.
+// buildDir holds the binary buildOnce builds; TestMain removes it.
+var buildDir string
+
+// buildOnce builds cmd/p2pchat once per test binary run.
 var buildOnce = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "p2pchat-natlab-")
 	if err != nil {
 		return "", err
 	}
+	buildDir = dir
 	bin := filepath.Join(dir, "p2pchat")
 	// go test puts its own Go first on PATH.
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/p2pchat/p2pchat/cmd/p2pchat").CombinedOutput()
