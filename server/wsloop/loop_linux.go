@@ -557,8 +557,12 @@ func (c *Conn) flush() {
 // writable writes queued output once the socket has room again.
 func (c *Conn) writable() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.writeLocked()
+	done := c.peerClosed && c.wrShut
+	c.mu.Unlock()
+	if done {
+		c.finish(nil) // as in flush
+	}
 }
 
 // writeLocked writes as much of the output as the socket takes, and
@@ -587,9 +591,13 @@ func (c *Conn) writeLocked() {
 	if c.closing && !c.wrShut {
 		// The close frame is out: end the write side, so the peer sees
 		// it followed by end of stream. The loop keeps reading, and
-		// discarding, until the peer closes too.
+		// discarding, until the peer closes too. If the frame answered
+		// the peer's, the caller closes the socket at once instead,
+		// which ends the stream as well, one system call sooner.
 		c.wrShut = true
-		_ = syscall.Shutdown(c.fd, syscall.SHUT_WR)
+		if !c.peerClosed {
+			_ = syscall.Shutdown(c.fd, syscall.SHUT_WR)
+		}
 	}
 }
 
