@@ -6,8 +6,10 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -109,6 +111,26 @@ func (s *Server) eventLoop() *wsloop.Loop {
 		s.loop = loop
 	})
 	return s.loop
+}
+
+// Listener returns the listener to give http.Server.Serve for ln. Where
+// the event loop serves WebSockets, it accepts ln's connections itself and
+// upgrades WebSocket requests without net/http (see wsloop.Loop.Listen),
+// which halves the system calls of a login; the connections returned are
+// the other requests. Otherwise, and for a TLS listener, it returns ln.
+func (s *Server) Listener(ln net.Listener) (net.Listener, error) {
+	if _, ok := ln.(*net.TCPListener); !ok {
+		return ln, nil
+	}
+	loop := s.eventLoop()
+	if loop == nil {
+		return ln, nil
+	}
+	hl, err := loop.Listen(ln, s.router)
+	if err != nil {
+		return nil, fmt.Errorf("accepting on the event loop: %w", err)
+	}
+	return hl, nil
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,8 +23,23 @@ func TestMain(m *testing.M) {
 
 func start(t *testing.T, cfg Config) (*Server, *httptest.Server) {
 	t.Helper()
+	return startWatched(t, cfg, nil)
+}
+
+// startWatched is start with a ConnState hook on net/http's side.
+func startWatched(t *testing.T, cfg Config, connState func(net.Conn, http.ConnState)) (*Server, *httptest.Server) {
+	t.Helper()
 	s := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ts := httptest.NewServer(s.Handler())
+	// As cmd/p2pchat serves: the event loop accepts, and only what is not
+	// a WebSocket request reaches net/http.
+	ts := httptest.NewUnstartedServer(s.Handler())
+	ts.Config.ConnState = connState
+	ln, err := s.Listener(ts.Listener)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Listener = ln
+	ts.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -194,5 +211,41 @@ func TestEventLoopSwitch(t *testing.T) {
 		if got := s.eventLoop() != nil; got != want {
 			t.Errorf("NoEventLoop=%v: event loop running: %v, want %v", off, got, want)
 		}
+	}
+}
+
+// Where the event loop runs, it accepts and upgrades WebSockets itself:
+// net/http is given only the other requests.
+func TestWebSocketsBypassNetHTTP(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("the event loop needs epoll")
+	}
+	var seen atomic.Int32
+	_, ts := startWatched(t, Config{}, func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			seen.Add(1)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if _, msg, err := c.Read(ctx); err != nil || !strings.Contains(string(msg), `"type":"hello"`) {
+		t.Fatalf("first message %q, %v", msg, err)
+	}
+	if n := seen.Load(); n != 0 {
+		t.Fatalf("net/http was given %d connections for one WebSocket", n)
+	}
+	resp, err := http.Get(ts.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if n := seen.Load(); resp.StatusCode != http.StatusOK || n != 1 {
+		t.Fatalf("healthz %d; net/http was given %d connections, want 1", resp.StatusCode, n)
 	}
 }

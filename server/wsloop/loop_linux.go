@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"runtime"
 	"sync"
 	"syscall"
@@ -41,6 +42,15 @@ type Loop struct {
 	snap     []*Conn
 	flushing []*Conn
 
+	// The listening socket, when the loop accepts (Listen). Under mu:
+	newLFD     int  // the socket Listen added
+	stopListen bool // the hand-off listener was closed
+	handler    http.Handler
+	handoff    *handoffListener
+	// Used by the loop goroutine only.
+	lfd          int
+	acceptPaused bool
+
 	done chan struct{}
 }
 
@@ -63,6 +73,8 @@ func New(cfg Config, log *slog.Logger) (*Loop, error) {
 		scratch: make([]byte, readBuffer),
 		events:  make([]syscall.EpollEvent, 256),
 		done:    make(chan struct{}),
+		lfd:     -1,
+		newLFD:  -1,
 	}
 	if err := syscall.Pipe2(l.wake[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
 		syscall.Close(epfd)
@@ -98,6 +110,7 @@ func (l *Loop) wakeUp() {
 }
 
 func (l *Loop) closeFDs() {
+	l.stopListening()
 	syscall.Close(l.wake[0])
 	syscall.Close(l.wake[1])
 	syscall.Close(l.epfd)
@@ -113,35 +126,29 @@ func (l *Loop) Attach(nc net.Conn, pending []byte, open func(*Conn) Handler) err
 	if u, ok := nc.(*upgraded); ok {
 		nc, response = u.Conn, u.response
 	}
-	fd, err := takeFD(nc)
+	if lc, ok := nc.(*loopConn); ok {
+		// Accepted by this loop, and Attach runs on its goroutine.
+		l.attachOwn(lc.c, response, pending, open)
+		return nil
+	}
+	sc, ok := nc.(interface {
+		syscall.Conn
+		io.Closer
+	})
+	if !ok {
+		nc.Close()
+		return fmt.Errorf("wsloop: %T has no file descriptor", nc)
+	}
+	fd, err := takeFD(sc)
 	if err != nil {
 		nc.Close()
 		return err
 	}
-	c := &Conn{loop: l, fd: fd, dec: decoder{limit: l.cfg.ReadLimit}}
-	c.pingAt = l.now() + l.cfg.PingInterval
-	if len(response) > 0 {
-		// The 101 response goes out first, in one write with whatever
-		// open queues (the greeting).
-		c.takeBufferLocked()
-		c.out = append(c.out, response...)
-	}
-	if len(pending) > 0 {
-		// Decoded by the loop, like everything else read from c.
-		c.dec.partial = append([]byte(nil), pending...)
-	}
-	h := open(c)
-	if h == nil {
-		h = nopHandler{}
-	}
-	c.h = h
+	c := &Conn{loop: l, fd: fd}
 	// The loop does not know c yet, so this goroutine still owns the
-	// socket: the greeting open queued goes out now, without waking the
-	// loop for it.
-	c.mu.Lock()
-	c.dirty = false
-	c.writeLocked()
-	c.mu.Unlock()
+	// socket.
+	c.start(response, pending, open)
+	h := c.h
 
 	l.mu.Lock()
 	if l.closing {
@@ -188,14 +195,42 @@ func (l *Loop) Attach(nc net.Conn, pending []byte, open func(*Conn) Handler) err
 	return nil
 }
 
-// takeFD moves nc's socket out of Go's network poller: it duplicates the
-// descriptor and closes nc, which removes nc from the runtime's epoll set
-// (the duplicate keeps the socket open, and is then its only descriptor).
-func takeFD(nc net.Conn) (int, error) {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return -1, fmt.Errorf("wsloop: %T has no file descriptor", nc)
+// start readies a new connection: the 101 response goes out first, in
+// one write with whatever open queues (the greeting); pending bytes are
+// decoded by the loop, like everything else read from c. The caller owns
+// the socket until it registers c, so the write happens here, without
+// waking the loop for it.
+func (c *Conn) start(response, pending []byte, open func(*Conn) Handler) {
+	l := c.loop
+	c.dec = decoder{limit: l.cfg.ReadLimit}
+	c.pingAt = l.now() + l.cfg.PingInterval
+	if len(pending) > 0 {
+		c.dec.partial = append([]byte(nil), pending...)
 	}
+	c.mu.Lock()
+	if len(response) > 0 {
+		c.takeBufferLocked()
+		c.out = append(c.out, response...)
+	}
+	c.mu.Unlock()
+	h := open(c)
+	if h == nil {
+		h = nopHandler{}
+	}
+	c.h = h
+	c.mu.Lock()
+	c.dirty = false
+	c.writeLocked()
+	c.mu.Unlock()
+}
+
+// takeFD moves a socket out of Go's network poller: it duplicates the
+// descriptor and closes sc, which removes sc from the runtime's epoll set
+// (the duplicate keeps the socket open, and is then its only descriptor).
+func takeFD(sc interface {
+	syscall.Conn
+	io.Closer
+}) (int, error) {
 	raw, err := sc.SyscallConn()
 	if err != nil {
 		return -1, fmt.Errorf("getting the socket: %w", err)
@@ -218,7 +253,7 @@ func takeFD(nc net.Conn) (int, error) {
 	}
 	// The duplicate shares the socket's file status flags, so it is as
 	// non-blocking as Go made the original.
-	nc.Close()
+	sc.Close()
 	return fd, nil
 }
 
@@ -247,6 +282,10 @@ func (l *Loop) run() {
 					l.shutdown()
 					return
 				}
+				continue
+			}
+			if fd == l.lfd {
+				l.accept(l.now())
 				continue
 			}
 			c := l.conn(fd)
@@ -319,9 +358,15 @@ func (l *Loop) wakeEvent() bool {
 	l.wakePending = false
 	l.dmu.Unlock()
 	l.mu.Lock()
-	kicked, closing := l.kicked, l.closing
+	kicked, closing, stopListen := l.kicked, l.closing, l.stopListen
+	if l.lfd < 0 && l.newLFD >= 0 && !stopListen {
+		l.lfd = l.newLFD
+	}
 	l.kicked = nil
 	l.mu.Unlock()
+	if stopListen {
+		l.stopListening()
+	}
 	for _, c := range kicked {
 		c.decode(nil)
 	}
@@ -330,6 +375,7 @@ func (l *Loop) wakeEvent() bool {
 
 // tick sends due pings and enforces deadlines.
 func (l *Loop) tick(now time.Duration) {
+	l.resumeAccept()
 	l.mu.Lock()
 	l.snap = append(l.snap[:0], l.byFD...)
 	l.mu.Unlock()
@@ -368,7 +414,8 @@ type Conn struct {
 	dec       decoder
 	pingAt    time.Duration
 	awaitPong bool
-	gone      bool // finished: descriptor closed, handler told
+	gone      bool      // finished: descriptor closed, handler told
+	head      *httpHead // accepted by the loop, request not yet read
 
 	mu         sync.Mutex
 	obuf       *[]byte       // pooled buffer behind out, nil when out is empty
@@ -654,6 +701,10 @@ func (c *Conn) readable() {
 		c.finish(io.EOF)
 		return
 	}
+	if c.head != nil {
+		c.readHead(c.loop.scratch[:n])
+		return
+	}
 	c.decode(c.loop.scratch[:n])
 }
 
@@ -726,6 +777,12 @@ func (c *Conn) frame(opcode byte, payload []byte) error {
 
 // tick sends a due ping and enforces the deadlines.
 func (c *Conn) tick(now time.Duration) {
+	if c.head != nil {
+		if now > c.head.deadline {
+			c.finish(errors.New("no request head within the timeout"))
+		}
+		return
+	}
 	c.mu.Lock()
 	switch {
 	case c.closed:

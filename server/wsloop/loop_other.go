@@ -5,6 +5,7 @@ package wsloop
 import (
 	"log/slog"
 	"net"
+	"net/http"
 )
 
 // Loop is not available on this system; New reports ErrUnsupported.
@@ -15,6 +16,9 @@ func New(Config, *slog.Logger) (*Loop, error) { return nil, ErrUnsupported }
 
 // Attach reports ErrUnsupported.
 func (*Loop) Attach(net.Conn, []byte, func(*Conn) Handler) error { return ErrUnsupported }
+
+// Listen reports ErrUnsupported.
+func (*Loop) Listen(net.Listener, http.Handler) (net.Listener, error) { return nil, ErrUnsupported }
 
 // Close does nothing.
 func (*Loop) Close() {}

@@ -39,6 +39,10 @@ type Config struct {
 	WriteTimeout time.Duration
 	// CloseTimeout bounds the closing handshake. Default 5 s.
 	CloseTimeout time.Duration
+	// HeaderTimeout bounds the wait for the request head of a connection
+	// the loop accepted (Listen), as net/http's ReadHeaderTimeout.
+	// Default 10 s.
+	HeaderTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -54,13 +58,16 @@ func (c Config) withDefaults() Config {
 	if c.CloseTimeout <= 0 {
 		c.CloseTimeout = 5 * time.Second
 	}
+	if c.HeaderTimeout <= 0 {
+		c.HeaderTimeout = 10 * time.Second
+	}
 	return c
 }
 
 // tick is how often the loop checks pings and deadlines: often enough for
 // the shortest of them, at most once per second.
 func (c Config) tick() time.Duration {
-	t := min(c.PingInterval, c.WriteTimeout, c.CloseTimeout) / 4
+	t := min(c.PingInterval, c.WriteTimeout, c.CloseTimeout, c.HeaderTimeout) / 4
 	return min(max(t, time.Millisecond), time.Second)
 }
 

@@ -59,6 +59,12 @@ func (s *testServer) serve(ln net.Listener) {
 	s.mu.Lock()
 	s.srv, s.http = srv, hs
 	s.mu.Unlock()
+	// As cmd/p2pchat does: the event loop accepts, and upgrades
+	// WebSocket requests without net/http.
+	ln, err := srv.Listener(ln)
+	if err != nil {
+		s.t.Fatal(err)
+	}
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.t.Errorf("serve: %v", err)
