@@ -3,17 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // runChurn has cfg.concurrency workers each connect, log in and disconnect
 // (with a WebSocket close handshake) in a loop, for cfg.duration or until
-// cfg.count logins in all, and reports logins per second.
+// cfg.count logins in all, and reports logins per second. Workers use the
+// lean client of rawclient.go.
 func runChurn(ctx context.Context, cfg *config, d *dialer, errs *counters, res *result) error {
 	var done atomic.Int64
 	var started atomic.Int64
@@ -26,20 +26,29 @@ func runChurn(ctx context.Context, cfg *config, d *dialer, errs *counters, res *
 		wg.Go(func() {
 			var cs, ls []time.Duration
 			defer func() { connect.add(cs); lg.add(ls) }()
+			rng := rand.NewChaCha8([32]byte{byte(w), byte(w >> 8)}) // mask keys and nonces: unpredictable enough for a load tool
 			for i := 0; ctx.Err() == nil && time.Now().Before(end); i++ {
 				if cfg.count > 0 && started.Add(1) > int64(cfg.count) {
 					return
 				}
-				c, dc, dl, err := d.connectAndLogin(ctx, cfg.timeout, cfg.prefix+"w"+strconv.Itoa(w)+"-"+strconv.Itoa(i), cfg.presence)
+				t0 := time.Now()
+				c, err := d.rawDial(t0.Add(cfg.timeout), rng)
 				if err != nil {
 					errs.classify(err)
 					continue
 				}
-				cs, ls = append(cs, dc), append(ls, dl)
+				t1 := time.Now()
+				if err := c.login(t1.Add(cfg.timeout), cfg.prefix+"w"+strconv.Itoa(w)+"-"+strconv.Itoa(i), cfg.presence); err != nil {
+					c.nc.Close()
+					errs.classify(err)
+					continue
+				}
+				t2 := time.Now()
+				cs, ls = append(cs, t1.Sub(t0)), append(ls, t2.Sub(t1))
 				done.Add(1)
-				// Close waits for the server's close frame; presence or
-				// other data frames still in flight are skipped by it.
-				if err := c.Close(websocket.StatusNormalClosure, ""); err != nil && ctx.Err() == nil {
+				// The close waits for the server's close frame; presence
+				// frames still in flight are skipped.
+				if err := c.close(t2.Add(cfg.timeout)); err != nil && ctx.Err() == nil {
 					errs.add("closed", 1, fmt.Errorf("closing: %w", err))
 				}
 			}

@@ -27,10 +27,12 @@ const readLimit = 1 << 20
 // source addresses. One source address has only ~28k ephemeral ports
 // towards one server address, so 100k connections need at least four.
 type dialer struct {
-	url      string
-	tutorial bool // accept any greeting, as the tutorial's clients do
-	clients  []*http.Client
-	next     atomic.Uint64
+	url        string
+	host, path string // of url, for rawDial
+	tutorial   bool   // accept any greeting, as the tutorial's clients do
+	clients    []*http.Client
+	netDialers []*net.Dialer // the clients' own, for rawDial
+	next       atomic.Uint64
 }
 
 // newDialer checks that target is a loopback WebSocket URL and prepares one
@@ -53,16 +55,25 @@ func newDialer(target string, srcAddrs int, timeout time.Duration, tutorial bool
 	if srcAddrs < 0 || srcAddrs > 250 {
 		return nil, fmt.Errorf("source addresses: %d is not in 0..250", srcAddrs)
 	}
-	d := &dialer{url: target, tutorial: tutorial}
+	d := &dialer{url: target, host: u.Host, path: u.RequestURI(), tutorial: tutorial}
 	if ip.To4() == nil || srcAddrs == 0 {
-		d.clients = append(d.clients, newHTTPClient(nil, timeout))
+		d.addSource(nil, timeout)
 		return d, nil
 	}
 	for i := range srcAddrs {
-		src := net.IPv4(127, 0, 0, byte(2+i))
-		d.clients = append(d.clients, newHTTPClient(&net.TCPAddr{IP: src}, timeout))
+		d.addSource(&net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}, timeout)
 	}
 	return d, nil
+}
+
+// addSource adds a client dialing from local (nil: the kernel picks).
+func (d *dialer) addSource(local *net.TCPAddr, timeout time.Duration) {
+	nd := &net.Dialer{Timeout: timeout}
+	if local != nil {
+		nd.LocalAddr = local
+	}
+	d.netDialers = append(d.netDialers, nd)
+	d.clients = append(d.clients, &http.Client{Transport: &upgradeTransport{dialer: nd}})
 }
 
 // loopbackIP resolves host and refuses anything that is not loopback: the
@@ -76,14 +87,6 @@ func loopbackIP(host string) (net.IP, error) {
 		return nil, fmt.Errorf("host %q: only loopback addresses (127.0.0.0/8, ::1) are allowed", host)
 	}
 	return ip, nil
-}
-
-func newHTTPClient(local *net.TCPAddr, timeout time.Duration) *http.Client {
-	nd := &net.Dialer{Timeout: timeout}
-	if local != nil {
-		nd.LocalAddr = local
-	}
-	return &http.Client{Transport: &upgradeTransport{dialer: nd}}
 }
 
 // upgradeTransport is the smallest http.RoundTripper a WebSocket dial
@@ -169,27 +172,14 @@ var (
 
 // login logs c in as name and waits for the reply.
 func login(ctx context.Context, c *websocket.Conn, name string, presence bool) error {
-	b := make([]byte, 0, 64)
-	b = append(b, `{"type":"login","name":`...)
-	b = strconv.AppendQuote(b, name) // names are ASCII: Go and JSON quoting agree
-	if presence {
-		b = append(b, `,"presence":true`...)
-	}
-	b = append(b, '}')
-	if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+	if err := c.Write(ctx, websocket.MessageText, loginMessage(name, presence)); err != nil {
 		return fmt.Errorf("sending login: %w", err)
 	}
 	msg, err := readMsg(ctx, c, nil)
 	if err != nil {
 		return fmt.Errorf("reading login reply: %w", err)
 	}
-	if string(field(msg, "type")) != "login" {
-		return fmt.Errorf("%w: %.80q while waiting for login reply", errUnexpected, msg)
-	}
-	if !bytes.Contains(msg, []byte(`"success":true`)) {
-		return fmt.Errorf("%w: %.120q", errLoginFailed, msg)
-	}
-	return nil
+	return checkLoginReply(msg)
 }
 
 // readMsg reads one message into buf (reused if large enough).

@@ -26,7 +26,14 @@ func startServer(t *testing.T, presence bool) string {
 	sig.Presence = presence
 	sig.PresenceInterval = 50 * time.Millisecond
 	srv := server.New(server.Config{Signaling: sig}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ts := httptest.NewServer(srv.Handler())
+	// Served as cmd/p2pchat serves: the event loop accepts.
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ln, err := srv.Listener(ts.Listener)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Listener = ln
+	ts.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -101,6 +108,17 @@ func TestModes(t *testing.T) {
 		{"churn", false, []string{"-mode", "churn", "-concurrency", "4", "-count", "100", "-duration", "20s"}, func(t *testing.T, r *result) {
 			if r.Logins != 100 || r.LoginsPerSec <= 0 || r.Login.P50 <= 0 {
 				t.Errorf("logins %d at %.0f/s, latency %+v; want 100 at > 0/s", r.Logins, r.LoginsPerSec, r.Login)
+			}
+		}},
+		// Presence lists arrive while the client closes: skipped, not errors.
+		{"churn with presence", true, []string{"-mode", "churn", "-presence", "-concurrency", "4", "-count", "100", "-duration", "20s"}, func(t *testing.T, r *result) {
+			if r.Logins != 100 {
+				t.Errorf("logins %d, want 100", r.Logins)
+			}
+		}},
+		{"churn, tutorial dialect", false, []string{"-mode", "churn", "-tutorial", "-concurrency", "2", "-count", "20", "-duration", "20s"}, func(t *testing.T, r *result) {
+			if r.Logins != 20 {
+				t.Errorf("logins %d, want 20", r.Logins)
 			}
 		}},
 	}
