@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -517,5 +518,45 @@ func TestHandshakeResponseGoesOutWithGreeting(t *testing.T) {
 	frame, _ := io.ReadAll(br)
 	if want := "\x81\x05hello"; string(frame) != want {
 		t.Fatalf("first read after the response holds %q, want the greeting frame %q", frame, want)
+	}
+}
+
+// A tick pass sends due pings a chunk at a time, so that connections that
+// came due together cannot hold the loop for one long stretch.
+func TestTickPingsInChunks(t *testing.T) {
+	t.Parallel()
+	const n = 600
+	l := &Loop{cfg: Config{}.withDefaults(), start: time.Now(), lfd: -1, newLFD: -1}
+	peers := make([]int, n)
+	for i := range n {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { syscall.Close(fds[0]); syscall.Close(fds[1]) })
+		l.byFD = append(l.byFD, &Conn{loop: l, fd: fds[0]}) // ping due at once
+		peers[i] = fds[1]
+	}
+	pinged := func() int {
+		count := 0
+		for _, fd := range peers {
+			var b [16]byte
+			if n, _ := syscall.Read(fd, b[:]); n > 0 {
+				count++
+			}
+		}
+		return count
+	}
+	l.startTick()
+	total := 0
+	for _, want := range []int{tickChunk, tickChunk, n - 2*tickChunk} {
+		l.tickSome(time.Millisecond, tickChunk)
+		if got := pinged(); got != want {
+			t.Fatalf("%d connections pinged by one chunk, want %d", got, want)
+		}
+		total += want
+	}
+	if len(l.snap) != 0 || total != n {
+		t.Fatalf("%d connections left in the pass after pinging %d", len(l.snap), total)
 	}
 }
