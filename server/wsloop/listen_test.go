@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -273,5 +274,52 @@ func TestListenConnectionsHaveNoDelay(t *testing.T) {
 	v, err := syscall.GetsockoptInt(e.c.fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
 	if err != nil || v == 0 {
 		t.Fatalf("TCP_NODELAY = %d, %v; want it on", v, err)
+	}
+}
+
+// Out of file descriptors, the loop stops accepting instead of spinning on
+// the listening socket, and takes the waiting connection once there is
+// room again. Not parallel: it lowers the process's open-file limit.
+func TestListenRecoversFromDescriptorExhaustion(t *testing.T) {
+	s := startListening(t, Config{})
+	var saved syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &saved); err != nil {
+		t.Fatal(err)
+	}
+	restore := func() { _ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &saved) }
+	t.Cleanup(restore)
+
+	// The lowest free descriptor goes to the client's socket; with the
+	// limit just above it, the server's accept finds none.
+	probe, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Close(probe)
+	low := saved
+	low.Cur = uint64(probe) + 1
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		restore()
+		t.Fatalf("dial with the limit lowered: %v", err)
+	}
+	defer nc.Close()
+	if _, err := io.WriteString(nc, upgradeRequest(s.addr, "")); err != nil {
+		restore()
+		t.Fatal(err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := nc.Read(make([]byte, 1)); n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		restore()
+		t.Fatalf("read %d, %v while the server had no descriptor to accept with", n, err)
+	}
+	restore()
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade after the limit was raised: %v %v", resp, err)
 	}
 }
