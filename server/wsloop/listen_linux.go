@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -53,8 +54,8 @@ type httpHead struct {
 // requests with h without going through net/http. It returns the listener
 // net/http should serve: the connections whose request is anything else.
 // Closing it stops the loop from accepting. ln must be a TCP listener
-// without TLS. ln is closed: its socket is the loop's, or, after an error
-// from epoll, nobody's.
+// without TLS. Once Listen has taken ln's socket it closes ln, so an
+// error after that (from setsockopt or epoll) leaves ln closed.
 func (l *Loop) Listen(ln net.Listener, h http.Handler) (net.Listener, error) {
 	tl, ok := ln.(*net.TCPListener)
 	if !ok {
@@ -179,17 +180,13 @@ func isUpgrade(r *http.Request) bool {
 		headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
 }
 
+// headerHasToken reports whether a comma-separated header lists token.
 func headerHasToken(h http.Header, name, token string) bool {
 	for _, v := range h.Values(name) {
-		for len(v) > 0 {
-			var t []byte
-			i := bytes.IndexByte([]byte(v), ',')
-			if i < 0 {
-				t, v = []byte(v), ""
-			} else {
-				t, v = []byte(v[:i]), v[i+1:]
-			}
-			if bytes.EqualFold(bytes.TrimSpace(t), []byte(token)) {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.TrimSpace(t), token) {
 				return true
 			}
 		}

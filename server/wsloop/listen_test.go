@@ -323,3 +323,32 @@ func TestListenRecoversFromDescriptorExhaustion(t *testing.T) {
 		t.Fatalf("upgrade after the limit was raised: %v %v", resp, err)
 	}
 }
+
+// Only a plain WebSocket request is served by the loop; anything else, or
+// anything unusual, goes to net/http.
+func TestIsUpgrade(t *testing.T) {
+	t.Parallel()
+	const ws = "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	tests := []struct {
+		name, head string
+		want       bool
+	}{
+		{"plain", "GET /ws HTTP/1.1\r\nHost: h\r\n" + ws, true},
+		{"token lists and case", "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: WebSocket\r\nConnection: keep-alive, upgrade\r\n", true},
+		{"not an upgrade", "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n", false},
+		{"another protocol", "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n", false},
+		{"POST", "POST /ws HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n" + ws, false},
+		{"with a body", "GET /ws HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n" + ws, false},
+		{"HTTP/1.0", "GET /ws HTTP/1.0\r\nHost: h\r\n" + ws, false},
+		{"no host", "GET /ws HTTP/1.1\r\n" + ws, false},
+	}
+	for _, tt := range tests {
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(tt.head + "\r\n")))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := isUpgrade(r); got != tt.want {
+			t.Errorf("%s: isUpgrade = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
