@@ -148,15 +148,22 @@ func (d *dialer) dial(ctx context.Context) (*websocket.Conn, error) {
 	}
 	c.SetReadLimit(readLimit)
 	msg, err := readMsg(ctx, c, nil)
-	if err != nil {
+	if err := checkGreeting(msg, err, d.tutorial); err != nil {
 		c.CloseNow()
-		return nil, fmt.Errorf("reading hello: %w", err)
-	}
-	if !isGreeting(msg, d.tutorial) {
-		c.CloseNow()
-		return nil, fmt.Errorf("%w: first message %.80q, want hello", errUnexpected, msg)
+		return nil, err
 	}
 	return c, nil
+}
+
+// checkGreeting checks the first read of a connection, msg and err.
+func checkGreeting(msg []byte, err error, tutorial bool) error {
+	if err != nil {
+		return fmt.Errorf("reading hello: %w", err)
+	}
+	if !isGreeting(msg, tutorial) {
+		return fmt.Errorf("%w: first message %.80q, want hello", errUnexpected, msg)
+	}
+	return nil
 }
 
 // isGreeting reports whether msg may open a connection: p2pchat's hello,

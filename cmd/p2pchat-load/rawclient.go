@@ -51,13 +51,9 @@ func (d *dialer) rawDial(deadline time.Time, rng *rand.ChaCha8) (*rawConn, error
 		return nil, err
 	}
 	msg, err := c.read()
-	if err != nil {
+	if err := checkGreeting(msg, err, d.tutorial); err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("reading hello: %w", err)
-	}
-	if !isGreeting(msg, d.tutorial) {
-		nc.Close()
-		return nil, fmt.Errorf("%w: first message %.80q, want hello", errUnexpected, msg)
+		return nil, err
 	}
 	return c, nil
 }
