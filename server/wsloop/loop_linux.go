@@ -367,6 +367,7 @@ func (l *Loop) wakeEvent() bool {
 		l.lfd = l.newLFD
 	}
 	l.kicked = nil
+	l.stopListen = false // once: stopListening makes it final (newLFD -2)
 	l.mu.Unlock()
 	if stopListen {
 		l.stopListening()
