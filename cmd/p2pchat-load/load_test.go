@@ -96,6 +96,9 @@ func TestModes(t *testing.T) {
 			if r.RelayedPerSec <= 0 || r.Logins != 70 {
 				t.Errorf("relayed %.0f/s, logins %d; want > 0 and 70", r.RelayedPerSec, r.Logins)
 			}
+			if w := r.CPU; w.ServerSystemS < 0 || w.ServerSystemS > w.ServerCPUS || w.ServerWaitS < 0 {
+				t.Errorf("cpu window %+v: want 0 <= kernel part <= server CPU, wait >= 0", w)
+			}
 			if r.Server == nil || r.Server.CPUPerMsgUs < 0 {
 				t.Errorf("server figures %+v", r.Server)
 			}

@@ -170,7 +170,9 @@ type serverFigures struct {
 	RSSAfterKiB   int64   `json:"rss_after_kib"`
 	RSSPerUserKiB float64 `json:"rss_per_user_kib,omitempty"`
 	CPUPerMsgUs   float64 `json:"cpu_us_per_msg,omitempty"`
-	CPUPerLoginUs float64 `json:"cpu_us_per_login,omitempty"`
+	// The kernel's part of CPUPerMsgUs.
+	SystemPerMsgUs float64 `json:"system_us_per_msg,omitempty"`
+	CPUPerLoginUs  float64 `json:"cpu_us_per_login,omitempty"`
 }
 
 // run executes one load run. The figures are returned even with an error.

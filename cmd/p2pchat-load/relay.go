@@ -316,8 +316,10 @@ func runRelay(ctx context.Context, cfg *config, d *dialer, errs *counters, res *
 		res.Server = &serverFigures{PID: cfg.pid, RSSBeforeKiB: rssBefore, RSSAfterKiB: rss}
 		if got > 0 {
 			res.Server.CPUPerMsgUs = round3(res.CPU.ServerCPUS * 1e6 / float64(got))
+			res.Server.SystemPerMsgUs = round3(res.CPU.ServerSystemS * 1e6 / float64(got))
 		}
-		fmt.Fprintf(cfg.log, "server CPU per relayed message %.1fµs; RSS %d KiB\n", res.Server.CPUPerMsgUs, rss)
+		fmt.Fprintf(cfg.log, "server CPU per relayed message %.1fµs (%.1fµs in the kernel); RSS %d KiB\n",
+			res.Server.CPUPerMsgUs, res.Server.SystemPerMsgUs, rss)
 	}
 	return nil
 }

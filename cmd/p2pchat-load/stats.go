@@ -69,28 +69,58 @@ func (s summary) String() string {
 // Linux platform Go supports, and reading it needs cgo (sysconf).
 const clockTick = 100
 
-// procCPU returns the user+system CPU time a process has used so far.
-func procCPU(pid int) (time.Duration, error) {
+// procCPU returns the CPU time a process has used so far, in user space
+// and in the kernel.
+func procCPU(pid int) (user, system time.Duration, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, fmt.Errorf("reading stat of pid %d: %w", pid, err)
+		return 0, 0, fmt.Errorf("reading stat of pid %d: %w", pid, err)
 	}
 	// The command name (field 2) may contain spaces; fields after it are
 	// counted from the closing parenthesis. utime and stime are fields 14, 15.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("parsing stat of pid %d: no command field", pid)
+		return 0, 0, fmt.Errorf("parsing stat of pid %d: no command field", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("parsing stat of pid %d: %d fields", pid, len(f))
+		return 0, 0, fmt.Errorf("parsing stat of pid %d: %d fields", pid, len(f))
 	}
 	ut, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("parsing stat of pid %d: bad utime/stime", pid)
+		return 0, 0, fmt.Errorf("parsing stat of pid %d: bad utime/stime", pid)
 	}
-	return time.Duration(ut+st) * time.Second / clockTick, nil
+	return time.Duration(ut) * time.Second / clockTick, time.Duration(st) * time.Second / clockTick, nil
+}
+
+// procWait returns how long a process's threads have been ready to run
+// but waiting for a CPU (the second field of each thread's schedstat).
+// On a machine shared with the load tool, that wait is where tail latency
+// comes from, so every run reports it.
+func procWait(pid int) (time.Duration, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("listing threads of pid %d: %w", pid, err)
+	}
+	var wait int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread ended
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			return 0, fmt.Errorf("parsing schedstat of pid %d: %q", pid, b)
+		}
+		ns, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parsing schedstat of pid %d: %w", pid, err)
+		}
+		wait += ns
+	}
+	return time.Duration(wait), nil
 }
 
 // procRSS returns a process's resident set size in KiB.
@@ -141,9 +171,15 @@ func machineBusy() (time.Duration, error) {
 // PID is known), by this load tool, and by everything else on the machine.
 // The last figure is what tells whether a run was taken on a quiet box.
 type cpuMeter struct {
-	pid                int
-	start              time.Time
-	server, self, busy time.Duration
+	pid   int
+	start time.Time
+	at    cpuReading
+}
+
+// cpuReading is what a cpuMeter reads at each end of its window.
+type cpuReading struct {
+	serverUser, serverSystem, serverWait time.Duration
+	self, busy                           time.Duration
 }
 
 // cpuWindow is the result of a cpuMeter, in cores (1.0 = one core busy).
@@ -151,6 +187,11 @@ type cpuWindow struct {
 	Seconds     float64 `json:"seconds"`
 	ServerCores float64 `json:"server_cores"`
 	ServerCPUS  float64 `json:"server_cpu_s"`
+	// The kernel's part of ServerCPUS: system calls, and the loopback
+	// delivery a write does for the receiving socket.
+	ServerSystemS float64 `json:"server_system_s"`
+	// Time the server's threads were ready to run but waited for a CPU.
+	ServerWaitS float64 `json:"server_wait_s"`
 	LoadCores   float64 `json:"load_tool_cores"`
 	OtherCores  float64 `json:"other_cores"`
 	MachineCPUs int     `json:"machine_cpus"`
@@ -158,30 +199,37 @@ type cpuWindow struct {
 
 func startCPU(pid int) *cpuMeter {
 	m := &cpuMeter{pid: pid, start: time.Now()}
-	m.server, m.self, m.busy = m.read()
+	m.at = m.read()
 	return m
 }
 
-// read returns zeros for what it cannot read: a meter is informative and
+// read leaves zeros for what it cannot read: a meter is informative and
 // never fails a run.
-func (m *cpuMeter) read() (server, self, busy time.Duration) {
+func (m *cpuMeter) read() cpuReading {
+	var r cpuReading
 	if m.pid > 0 {
-		server, _ = procCPU(m.pid)
+		r.serverUser, r.serverSystem, _ = procCPU(m.pid)
+		r.serverWait, _ = procWait(m.pid)
 	}
-	self, _ = procCPU(os.Getpid())
-	busy, _ = machineBusy()
-	return server, self, busy
+	user, system, _ := procCPU(os.Getpid())
+	r.self = user + system
+	r.busy, _ = machineBusy()
+	return r
 }
 
 func (m *cpuMeter) stop() cpuWindow {
-	server, self, busy := m.read()
+	now := m.read()
 	secs := time.Since(m.start).Seconds()
 	w := cpuWindow{Seconds: round3(secs), MachineCPUs: runtime.NumCPU()}
 	if secs <= 0 {
 		return w
 	}
-	ds, dl, db := server-m.server, self-m.self, busy-m.busy
+	system := now.serverSystem - m.at.serverSystem
+	ds := now.serverUser - m.at.serverUser + system
+	dl, db := now.self-m.at.self, now.busy-m.at.busy
 	w.ServerCPUS = round3(ds.Seconds())
+	w.ServerSystemS = round3(system.Seconds())
+	w.ServerWaitS = round3((now.serverWait - m.at.serverWait).Seconds())
 	w.ServerCores = round3(ds.Seconds() / secs)
 	w.LoadCores = round3(dl.Seconds() / secs)
 	w.OtherCores = round3(max(0, (db-ds-dl).Seconds()) / secs)
@@ -189,6 +237,6 @@ func (m *cpuMeter) stop() cpuWindow {
 }
 
 func (w cpuWindow) String() string {
-	return fmt.Sprintf("cpu over %.1fs: server %.2f cores, load tool %.2f, other processes %.2f (of %d)",
-		w.Seconds, w.ServerCores, w.LoadCores, w.OtherCores, w.MachineCPUs)
+	return fmt.Sprintf("cpu over %.1fs: server %.2f cores (%.1fs in the kernel, %.1fs waiting for a CPU), load tool %.2f, other processes %.2f (of %d)",
+		w.Seconds, w.ServerCores, w.ServerSystemS, w.ServerWaitS, w.LoadCores, w.OtherCores, w.MachineCPUs)
 }
