@@ -4,6 +4,8 @@
 GO        ?= go
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME  ?= 200000x
+# Fuzzers whose every input opens loopback connections run fewer inputs.
+FUZZTIME_NET ?= 20000x
 
 .PHONY: run build test lint fuzz bench screenshots nat-test clean
 
@@ -41,6 +43,7 @@ fuzz:
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzClientIP$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server/ice -run '^$$' -fuzz '^FuzzParseUsername$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server/wsloop -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server/wsloop -run '^$$' -fuzz '^FuzzListenHead$$' -fuzztime $(FUZZTIME_NET)
 
 # Benchmarks of the hot paths (benchstat-friendly), then a short bounded
 # load run of the real binary on loopback. See docs/benchmarks.md.

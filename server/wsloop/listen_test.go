@@ -30,7 +30,7 @@ type listening struct {
 
 // startListening serves "/" with a page and "/ws" with echo WebSockets.
 // A foreign Origin is refused with 403, as server.Server does.
-func startListening(t *testing.T, cfg Config) *listening {
+func startListening(t testing.TB, cfg Config) *listening {
 	t.Helper()
 	loop, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
