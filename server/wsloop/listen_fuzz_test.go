@@ -21,13 +21,13 @@ import (
 func FuzzListenHead(f *testing.F) {
 	for _, seed := range []string{
 		upgradeRequest("h", ""),
-		upgradeRequest("h", "") + "\x81\x85\x00\x00\x00\x00hello", // a masked frame right behind
+		upgradeRequest("h", "") + "\x81\x85\x00\x00\x00\x00hello",    // a masked frame right behind
 		upgradeRequest("h", "") + "\x88\x82\x00\x00\x00\x00\x03\xe8", // a close frame right behind
 		upgradeRequest("h", "") + upgradeRequest("h", ""),            // pipelined
 		upgradeRequest("h", "Origin: http://elsewhere.example\r\n"),
 		upgradeRequest("h", "Content-Length: 5\r\n") + "abcde",
-		upgradeRequest("h", "X: "+strings.Repeat("a", 9000)+"\r\n"), // past the loop's head limit
-		strings.TrimSuffix(upgradeRequest("h", ""), "\r\n"),         // unfinished
+		upgradeRequest("h", "X: "+strings.Repeat("a", 9000)+"\r\n"),                        // past the loop's head limit
+		strings.TrimSuffix(upgradeRequest("h", ""), "\r\n"),                                // unfinished
 		"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", // no key
 		"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
 		"GET /ws HTTP/1.0\r\n\r\n",
