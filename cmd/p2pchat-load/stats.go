@@ -229,7 +229,8 @@ func (m *cpuMeter) stop() cpuWindow {
 	dl, db := now.self-m.at.self, now.busy-m.at.busy
 	w.ServerCPUS = round3(ds.Seconds())
 	w.ServerSystemS = round3(system.Seconds())
-	w.ServerWaitS = round3((now.serverWait - m.at.serverWait).Seconds())
+	// A thread that ended in the window takes its wait with it.
+	w.ServerWaitS = round3(max(0, now.serverWait-m.at.serverWait).Seconds())
 	w.ServerCores = round3(ds.Seconds() / secs)
 	w.LoadCores = round3(dl.Seconds() / secs)
 	w.OtherCores = round3(max(0, (db-ds-dl).Seconds()) / secs)
