@@ -17,14 +17,20 @@ func TestProcWait(t *testing.T) {
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d/schedstat", pid)); err != nil {
 		t.Skipf("no scheduler statistics on this kernel: %v", err)
 	}
-	wait0, err := procWait(pid)
-	if err != nil {
-		t.Fatal(err)
+	// sample returns the process's wait for a CPU and its CPU time.
+	sample := func() (wait, cpu time.Duration) {
+		t.Helper()
+		wait, err := procWait(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		user, system, err := procCPU(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wait, user + system
 	}
-	user0, system0, err := procCPU(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wait0, cpu0 := sample()
 
 	spinners := 3 * runtime.NumCPU()
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(spinners + 1))
@@ -39,15 +45,8 @@ func TestProcWait(t *testing.T) {
 	}
 	wg.Wait()
 
-	wait1, err := procWait(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	user1, system1, err := procCPU(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waited, ran := wait1-wait0, user1-user0+system1-system0
+	wait1, cpu1 := sample()
+	waited, ran := wait1-wait0, cpu1-cpu0
 	if ran < 50*time.Millisecond { // other tests may share the CPUs
 		t.Errorf("CPU time grew by %v, want well above zero", ran)
 	}
