@@ -350,10 +350,12 @@ func (l *Loop) attachOwn(c *Conn, response, pending []byte, open func(*Conn) Han
 	c.start(response, pending, open)
 	c.mu.Lock()
 	c.registered = true
-	if c.drop {
-		c.markDirtyLocked()
-	}
+	// Another goroutine may have queued output since start's write.
+	wake := c.relistLocked()
 	c.mu.Unlock()
+	if wake {
+		l.wakeUp()
+	}
 	if len(pending) > 0 {
 		l.mu.Lock()
 		l.kicked = append(l.kicked, c)

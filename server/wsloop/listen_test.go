@@ -352,3 +352,54 @@ func TestIsUpgrade(t *testing.T) {
 		}
 	}
 }
+
+// A message queued by another goroutine while the loop attaches a
+// connection it accepted goes out, however the two interleave: it once
+// could land after the loop's first write and before the loop listed the
+// connection for output, and then waited for good.
+func TestListenAttachRacesWithSend(t *testing.T) {
+	t.Parallel()
+	loop, err := New(Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loop.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nc, pending, err := Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		_ = loop.Attach(nc, pending, func(c *Conn) Handler {
+			go c.Send([]byte("late"))
+			return nopHandler{}
+		})
+	})
+	hl, err := loop.Listen(ln, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hl.Close()
+	for i := range 300 {
+		nc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.WriteString(nc, upgradeRequest("h", "")); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(nc)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("connection %d: upgrade: %v %v", i, resp, err)
+		}
+		if got := readFrame(t, br); got != "late" {
+			t.Fatalf("connection %d: got %q, want the message sent while attaching", i, got)
+		}
+		nc.Close()
+	}
+}

@@ -169,12 +169,8 @@ func (l *Loop) Attach(nc net.Conn, pending []byte, open func(*Conn) Handler) err
 	c.mu.Lock()
 	err = c.epollLocked(syscall.EPOLL_CTL_ADD)
 	c.registered = err == nil
-	wake := false
-	if c.registered && (c.dirty || c.drop) {
-		// Queued since the write above (a close at shutdown).
-		c.dirty = false
-		wake = c.markDirtyLocked()
-	}
+	// Queued since start's write (a close at shutdown, say)?
+	wake := c.registered && c.relistLocked()
 	c.mu.Unlock()
 	if err != nil {
 		// Out of epoll watches: the loop will never hear of c.
@@ -528,6 +524,18 @@ func (c *Conn) markDirtyLocked() bool {
 	}
 	l.wakePending = true
 	return true
+}
+
+// relistLocked puts c, just registered, on the loop's list to flush if
+// output was queued or a drop asked for while it was not registered
+// (markDirtyLocked then only marks it), and reports whether the loop must
+// be woken for it.
+func (c *Conn) relistLocked() bool {
+	if !c.dirty && !c.drop {
+		return false
+	}
+	c.dirty = false
+	return c.markDirtyLocked()
 }
 
 // queueLocked appends one frame to the output.
