@@ -350,6 +350,11 @@ func (l *Loop) attachOwn(c *Conn, response, pending []byte, open func(*Conn) Han
 	c.start(response, pending, open)
 	c.mu.Lock()
 	c.registered = true
+	if c.watchOut {
+		// start's write was partial, and watchOutLocked leaves epoll
+		// alone while c is not registered.
+		_ = c.epollLocked(syscall.EPOLL_CTL_MOD)
+	}
 	// Another goroutine may have queued output since start's write.
 	wake := c.relistLocked()
 	c.mu.Unlock()

@@ -4,6 +4,7 @@ package wsloop
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -401,5 +402,59 @@ func TestListenAttachRacesWithSend(t *testing.T) {
 			t.Fatalf("connection %d: got %q, want the message sent while attaching", i, got)
 		}
 		nc.Close()
+	}
+}
+
+// A greeting larger than the socket's send buffer still arrives whole
+// from a connection the loop accepted: the part the first write could not
+// take goes out when the socket is writable again.
+func TestListenLargeGreeting(t *testing.T) {
+	t.Parallel()
+	loop, err := New(Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loop.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	greeting := bytes.Repeat([]byte("g"), 8<<20)
+	ws := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nc, pending, err := Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		_ = loop.Attach(nc, pending, func(c *Conn) Handler {
+			c.Send(greeting)
+			return nopHandler{}
+		})
+	})
+	hl, err := loop.Listen(ln, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hl.Close()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(nc, upgradeRequest("h", "")); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	var h [10]byte // text frame, 64-bit length
+	if _, err := io.ReadFull(br, h[:]); err != nil || h[1] != 127 {
+		t.Fatalf("frame header %x: %v", h, err)
+	}
+	got, err := io.Copy(io.Discard, io.LimitReader(br, int64(len(greeting))))
+	if err != nil || got != int64(len(greeting)) {
+		t.Fatalf("read %d of %d bytes of the greeting: %v", got, len(greeting), err)
 	}
 }
