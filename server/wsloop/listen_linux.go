@@ -348,6 +348,9 @@ func (l *Loop) attachOwn(c *Conn, response, pending []byte, open func(*Conn) Han
 	c.registered = false // what open queues goes out in start, not from the dirty list
 	c.mu.Unlock()
 	c.start(response, pending, open)
+	if l.afterStart != nil {
+		l.afterStart(c)
+	}
 	c.mu.Lock()
 	c.registered = true
 	if c.watchOut {

@@ -354,54 +354,80 @@ func TestIsUpgrade(t *testing.T) {
 	}
 }
 
-// A message queued by another goroutine while the loop attaches a
-// connection it accepted goes out, however the two interleave: it once
-// could land after the loop's first write and before the loop listed the
-// connection for output, and then waited for good.
-func TestListenAttachRacesWithSend(t *testing.T) {
-	t.Parallel()
+// listenOpen starts a loop that accepts on 127.0.0.1 and attaches every
+// WebSocket request with open; it returns the address.
+func listenOpen(t *testing.T, open func(*Conn) Handler) string {
+	return listenOpenHook(t, open, nil)
+}
+
+// listenOpenHook is listenOpen with the loop's afterStart hook.
+func listenOpenHook(t *testing.T, open func(*Conn) Handler, afterStart func(*Conn)) string {
+	t.Helper()
 	loop, err := New(Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer loop.Close()
+	loop.afterStart = afterStart // before the loop accepts anything
+	t.Cleanup(loop.Close)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ws := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		nc, pending, err := Accept(w, r, nil)
-		if err != nil {
-			return
+		if nc, pending, err := Accept(w, r, nil); err == nil {
+			_ = loop.Attach(nc, pending, open)
 		}
-		_ = loop.Attach(nc, pending, func(c *Conn) Handler {
-			go c.Send([]byte("late"))
-			return nopHandler{}
-		})
 	})
 	hl, err := loop.Listen(ln, ws)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer hl.Close()
-	for i := range 300 {
-		nc, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = nc.SetDeadline(time.Now().Add(2 * time.Second))
-		if _, err := io.WriteString(nc, upgradeRequest("h", "")); err != nil {
-			t.Fatal(err)
-		}
-		br := bufio.NewReader(nc)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-			t.Fatalf("connection %d: upgrade: %v %v", i, resp, err)
-		}
-		if got := readFrame(t, br); got != "late" {
-			t.Fatalf("connection %d: got %q, want the message sent while attaching", i, got)
-		}
+	t.Cleanup(func() { hl.Close() })
+	return ln.Addr().String()
+}
+
+// upgradeRaw opens a WebSocket on addr over a plain TCP connection with
+// a deadline, and returns it with a reader positioned after the 101.
+func upgradeRaw(t *testing.T, addr string, deadline time.Duration) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetDeadline(time.Now().Add(deadline))
+	if _, err := io.WriteString(nc, upgradeRequest("h", "")); err != nil {
 		nc.Close()
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		nc.Close()
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	return nc, br
+}
+
+// A message queued while the loop attaches a connection it accepted, after
+// the loop's first write and before the connection is registered, goes
+// out, and so do the ones after it: it once only marked the connection,
+// which was then never listed for output. The hook puts a Send exactly
+// there; the race it stands for is another goroutine's Send.
+func TestListenAttachRacesWithSend(t *testing.T) {
+	t.Parallel()
+	attached := make(chan *Conn, 1)
+	addr := listenOpenHook(t, func(c *Conn) Handler { return nopHandler{} }, func(c *Conn) {
+		c.Send([]byte("in the window"))
+		attached <- c
+	})
+	nc, br := upgradeRaw(t, addr, 5*time.Second)
+	defer nc.Close()
+	if got := readFrame(t, br); got != "in the window" {
+		t.Fatalf("got %q, want the message queued before registration", got)
+	}
+	(<-attached).Send([]byte("after"))
+	if got := readFrame(t, br); got != "after" {
+		t.Fatalf("got %q, want the message queued after registration", got)
 	}
 }
 
@@ -410,45 +436,13 @@ func TestListenAttachRacesWithSend(t *testing.T) {
 // take goes out when the socket is writable again.
 func TestListenLargeGreeting(t *testing.T) {
 	t.Parallel()
-	loop, err := New(Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer loop.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	greeting := bytes.Repeat([]byte("g"), 8<<20)
-	ws := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		nc, pending, err := Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		_ = loop.Attach(nc, pending, func(c *Conn) Handler {
-			c.Send(greeting)
-			return nopHandler{}
-		})
+	addr := listenOpen(t, func(c *Conn) Handler {
+		c.Send(greeting)
+		return nopHandler{}
 	})
-	hl, err := loop.Listen(ln, ws)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hl.Close()
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, br := upgradeRaw(t, addr, 5*time.Second)
 	defer nc.Close()
-	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(nc, upgradeRequest("h", "")); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: %v %v", resp, err)
-	}
 	var h [10]byte // text frame, 64-bit length
 	if _, err := io.ReadFull(br, h[:]); err != nil || h[1] != 127 {
 		t.Fatalf("frame header %x: %v", h, err)

@@ -52,6 +52,10 @@ type Loop struct {
 	acceptPaused bool
 
 	done chan struct{}
+
+	// afterStart, if set (by tests), runs on the loop goroutine between
+	// a loop-accepted connection's first write and its registration.
+	afterStart func(*Conn)
 }
 
 // readBuffer is the loop's one read buffer, shared by all connections:
