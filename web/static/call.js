@@ -12,7 +12,8 @@ export class PeerLink {
    * o: peer (name), polite (we yield in a collision), initiator (we offer
    * first), iceServers, relayOnly (test switch: TURN only), signal(msg)
    * (to the peer via the server), onOpen, onData(msg), onClose (chat
-   * channel), onHealth('unstable'|'ok'|'failed'), log.
+   * channel), onHealth('unstable'|'ok'|'failed'), onStable (a negotiation
+   * completed), log.
    * @param {any} o
    */
   constructor(o) {
@@ -41,6 +42,8 @@ export class PeerLink {
       if (ev.candidate) o.signal({ type: 'candidate', candidate: ev.candidate.toJSON() });
     };
     pc.oniceconnectionstatechange = () => this.iceChanged();
+    // Both descriptions are applied only now: the safety code's moment.
+    pc.onsignalingstatechange = () => { if (pc.signalingState === 'stable' && !this.closed) o.onStable(); };
     pc.onconnectionstatechange = () => {
       o.log('connection', pc.connectionState);
       if (pc.connectionState === 'failed' && !this.closed) o.onHealth('failed');
@@ -97,14 +100,29 @@ export class PeerLink {
         this.mayOffer = true;
         const waiting = this.pending;
         this.pending = [];
-        for (const c of waiting) await this.addCandidate(c);
+        // Left over from a description we never applied (the peer's offer
+        // dropped in glare): Firefox would reject them, "Unknown ufrag".
+        for (const c of waiting) {
+          if (this.ours(c)) await this.addCandidate(c);
+          else this.o.log('stale candidate dropped');
+        }
       } else if (m.type === 'candidate' && m.candidate) {
-        if (!pc.remoteDescription) this.pending.push(m.candidate);
+        // Not (yet) ours: it may belong to the next description.
+        if (!this.ours(m.candidate)) this.pending.push(m.candidate);
         else await this.addCandidate(m.candidate);
       }
     } catch (e) {
       this.o.log('negotiation error', String(e));
     }
+  }
+
+  /**
+   * ours: c belongs to the applied remote description (same ICE ufrag).
+   * @param {RTCIceCandidateInit} c
+   */
+  ours(c) {
+    const d = this.pc.remoteDescription;
+    return !!d && (!c.usernameFragment || d.sdp.split(/\r?\n/).includes('a=ice-ufrag:' + c.usernameFragment));
   }
 
   /** @param {RTCIceCandidateInit} c */
@@ -176,10 +194,16 @@ export class PeerLink {
     return l.candidateType === 'relay' || r.candidateType === 'relay' ? 'relay' : 'direct';
   }
 
-  /** safety returns the safety code of this connection's DTLS keys. */
-  safety() {
-    const l = this.pc.currentLocalDescription;
-    const r = this.pc.currentRemoteDescription;
-    return safetyCode(l ? l.sdp : '', r ? r.sdp : '');
+  /**
+   * safety returns the safety code of this connection's DTLS keys, from
+   * the applied descriptions only: '' while a negotiation is half done
+   * (the channel can open before the answer is applied).
+   */
+  async safety() {
+    const pc = this.pc;
+    const l = pc.currentLocalDescription;
+    const r = pc.currentRemoteDescription;
+    if (pc.signalingState !== 'stable' || !l || !r) return '';
+    return safetyCode(l.sdp, r.sdp);
   }
 }

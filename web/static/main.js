@@ -307,6 +307,7 @@ function connect(peer, initiator) {
       render(state);
       if (h === 'ok' && c.open) showTrust(l);
     },
+    onStable: () => state.call.open && showTrust(l),
     log,
   });
   link = l;
@@ -316,12 +317,15 @@ function connect(peer, initiator) {
 // Names are unique, so both sides agree on the roles without talking.
 const polite = (/** @type {string} */ peer) => state.name > peer;
 
+let trustRuns = 0;
 /** @param {PeerLink} l */
 async function showTrust(l) {
+  const n = ++trustRuns;
   try {
     const [code, path] = await Promise.all([l.safety(), l.path()]);
-    if (link !== l) return;
-    state.call.safety = code;
+    if (link !== l || n !== trustRuns) return;
+    // '' mid-negotiation: keep the code; the next stable state recomputes.
+    if (code) state.call.safety = code;
     state.call.path = path;
     render(state);
   } catch (e) {
