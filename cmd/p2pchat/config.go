@@ -26,9 +26,10 @@ type config struct {
 	eventLoop   bool    // -event-loop
 	msgRate     float64 // raw -msg-rate; 0 means off
 	server      server.Config
-	ice         iceFlags // STUN/TURN lists and the embedded relay (connectivity.go)
-	tls         tlsFlags // HTTPS (tls.go)
-	ops         opsFlags // connection caps, trusted proxies, metrics (ops.go)
+	ice         iceFlags      // STUN/TURN lists and the embedded relay (connectivity.go)
+	tls         tlsFlags      // HTTPS (tls.go)
+	lanHTTPS    lanHTTPSFlags // the self-signed second listener (lanhttps.go)
+	ops         opsFlags      // connection caps, trusted proxies, metrics (ops.go)
 }
 
 // envName maps a flag name to its environment variable: read-limit ->
@@ -110,6 +111,7 @@ func (cfg *config) flagSet() *flag.FlagSet {
 	fs.IntVar(&sig.PresenceMax, "presence-max", signaling.DefaultPresenceMax, "largest online list sent by name; above it only the count is sent")
 	cfg.ice.register(fs)
 	cfg.tls.register(fs)
+	cfg.lanHTTPS.register(fs)
 	cfg.ops.register(fs)
 	return fs
 }

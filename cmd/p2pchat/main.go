@@ -52,6 +52,14 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		defer relay.Close()
 		cfg.server.MetricsWriters = append(cfg.server.MetricsWriters, relay.WriteMetrics)
 	}
+	lanLn, err := cfg.lanHTTPS.listen(ctx, cfg.tls.enabled(), log)
+	if err != nil {
+		return err
+	}
+	if lanLn != nil {
+		defer lanLn.Close() // if run fails before serving it; harmless after
+		cfg.server.Signaling.HTTPSPort = lanLn.Addr().(*net.TCPAddr).Port
+	}
 	srv := server.New(cfg.server, log)
 	stopMetrics, err := cfg.ops.serveMetrics(srv, log)
 	if err != nil {
@@ -78,7 +86,12 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	logURLs(log, ln.Addr().(*net.TCPAddr), scheme)
+	logURLs(log, ln.Addr().(*net.TCPAddr), scheme, "p2pchat listening", "reachable at")
+	stopLAN := func(context.Context) {}
+	if lanLn != nil {
+		stopLAN = serveLANHTTPS(lanLn, srv.Handler(), log)
+		logURLs(log, lanLn.Addr().(*net.TCPAddr), "https", "https for voice and video", "https reachable at")
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
@@ -94,6 +107,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	// Close the WebSockets first: http.Server.Shutdown cannot see them
 	// (they are hijacked), and the hub refuses new ones from now on.
 	_ = srv.Shutdown(sctx)
+	stopLAN(sctx)
 	if err := httpSrv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -110,13 +124,13 @@ func newLogger(format string, w *os.File) *slog.Logger {
 
 // logURLs logs every URL the server can be reached at: the point of
 // p2pchat is to open it from another machine, so show the LAN addresses.
-func logURLs(log *slog.Logger, addr *net.TCPAddr, scheme string) {
+func logURLs(log *slog.Logger, addr *net.TCPAddr, scheme, msg, more string) {
 	port := addr.Port
 	if !addr.IP.IsUnspecified() {
-		log.Info("p2pchat listening", "url", fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(addr.IP.String(), fmt.Sprint(port))))
+		log.Info(msg, "url", fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(addr.IP.String(), fmt.Sprint(port))))
 		return
 	}
-	log.Info("p2pchat listening", "url", fmt.Sprintf("%s://localhost:%d", scheme, port))
+	log.Info(msg, "url", fmt.Sprintf("%s://localhost:%d", scheme, port))
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
 		log.Warn("cannot list interface addresses", "err", err)
@@ -127,6 +141,6 @@ func logURLs(log *slog.Logger, addr *net.TCPAddr, scheme string) {
 		if !ok || ipnet.IP.IsLoopback() || ipnet.IP.IsLinkLocalUnicast() {
 			continue
 		}
-		log.Info("reachable at", "url", fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(ipnet.IP.String(), fmt.Sprint(port))))
+		log.Info(more, "url", fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(ipnet.IP.String(), fmt.Sprint(port))))
 	}
 }

@@ -76,7 +76,7 @@ func (u *urlCatcher) wait(t *testing.T, message string) string {
 // catcher for further log lookups.
 func startBinary(t *testing.T, args ...string) (string, *urlCatcher) {
 	t.Helper()
-	cfg, err := parseConfig(append([]string{"-addr", "127.0.0.1:0"}, args...), func(string) string { return "" })
+	cfg, err := parseConfig(append([]string{"-addr", "127.0.0.1:0", "-https-addr="}, args...), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,6 +78,12 @@ type Config struct {
 	// force relay-only ICE from a page URL parameter. For tests of a TURN
 	// relay only: without it, the client ignores the parameter.
 	TestRelay bool
+	// HTTPSPort, when not zero, is the port of a second, HTTPS listener
+	// on the same host (the self-signed one of cmd/p2pchat). hello carries
+	// it ("httpsPort"), so a page opened over plain HTTP, where browsers
+	// refuse the camera and microphone, can point to the address that
+	// works.
+	HTTPSPort int
 }
 
 // DefaultConfig returns the configuration p2pchat runs with by default.

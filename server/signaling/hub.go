@@ -44,7 +44,7 @@ func NewHub(cfg Config, log *slog.Logger) *Hub {
 		clients: make(map[*Client]struct{}),
 		byName:  make(map[string]*Client),
 	}
-	h.hello = mustJSON(helloMessage{Type: "hello", Message: helloText, IceServers: cfg.ICE.HelloServers(), TestRelay: cfg.TestRelay})
+	h.hello = mustJSON(helloMessage{Type: "hello", Message: helloText, IceServers: cfg.ICE.HelloServers(), TestRelay: cfg.TestRelay, HTTPSPort: cfg.HTTPSPort})
 	h.presence.init(h)
 	return h
 }

@@ -145,6 +145,7 @@ type helloMessage struct {
 	Message    string          `json:"message"`
 	IceServers json.RawMessage `json:"iceServers,omitempty"`
 	TestRelay  bool            `json:"testRelay,omitempty"`
+	HTTPSPort  int             `json:"httpsPort,omitempty"`
 }
 
 // iceMessage answers an "ice" request with fresh iceServers.
