@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -450,5 +451,65 @@ func TestListenLargeGreeting(t *testing.T) {
 	got, err := io.Copy(io.Discard, io.LimitReader(br, int64(len(greeting))))
 	if err != nil || got != int64(len(greeting)) {
 		t.Fatalf("read %d of %d bytes of the greeting: %v", got, len(greeting), err)
+	}
+}
+
+// The frames behind a long head all reach the handler: net/http reads
+// only part of what the loop handed it, and Attach takes the rest.
+func TestListenLongHeadKeepsTheBytesBehindIt(t *testing.T) {
+	t.Parallel()
+	s := startListening(t, Config{})
+	cookie := "Cookie: c=" + strings.Repeat("x", 9000) + "\r\n"
+	req := []byte(upgradeRequest(s.addr, cookie))
+	// More than net/http's 4 KiB buffer holds after the head.
+	for i := range 500 {
+		req = append(req, clientFrame(true, opText, []byte(strconv.Itoa(i)), 0x01020304)...)
+	}
+	br := upgradeInParts(t, s.addr, req)
+	for i := range 500 {
+		if got := readFrame(t, br); got != "echo:"+strconv.Itoa(i) {
+			t.Fatalf("echo %q, want %q", got, "echo:"+strconv.Itoa(i))
+		}
+	}
+}
+
+// A plain request before the upgrade on the same keep-alive connection,
+// everything in one write: the page, then the WebSocket, in sync.
+func TestListenRequestBeforeUpgrade(t *testing.T) {
+	t.Parallel()
+	s := startListening(t, Config{})
+	req := []byte("GET / HTTP/1.1\r\nHost: " + s.addr + "\r\n\r\n" + upgradeRequest(s.addr, ""))
+	for i := range 500 { // more than net/http's 4 KiB buffer holds
+		req = append(req, clientFrame(true, opText, []byte(strconv.Itoa(i)), 0x01020304)...)
+	}
+	nc, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "page" {
+		t.Fatalf("page %q", body)
+	}
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	if got := readFrame(t, br); !strings.HasPrefix(got, "hello ") {
+		t.Fatalf("greeting %q", got)
+	}
+	for i := range 500 {
+		if got := readFrame(t, br); got != "echo:"+strconv.Itoa(i) {
+			t.Fatalf("echo %q, want %q", got, "echo:"+strconv.Itoa(i))
+		}
 	}
 }

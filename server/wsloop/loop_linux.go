@@ -130,6 +130,14 @@ func (l *Loop) Attach(nc net.Conn, pending []byte, open func(*Conn) Handler) err
 	if u, ok := nc.(*upgraded); ok {
 		nc, response = u.Conn, u.response
 	}
+	if rc, ok := nc.(*replayConn); ok && len(rc.pending) > 0 {
+		// The loop handed this connection to net/http (a long head, or
+		// another request first) with the bytes it had read, and net/http
+		// did not read them all: what its buffer held comes first, then
+		// the rest of those bytes, then the socket.
+		pending = append(append([]byte(nil), pending...), rc.pending...)
+		rc.pending = nil
+	}
 	if lc, ok := nc.(*loopConn); ok {
 		// Accepted by this loop, and Attach runs on its goroutine.
 		l.attachOwn(lc.c, response, pending, open)
