@@ -42,6 +42,8 @@ func (s *Server) writeMetrics(w io.Writer) {
 	fmt.Fprintf(w, "p2pchat_users_online %d\n", s.hub.Online())
 	family("p2pchat_logins_total", "counter", "Successful logins.")
 	fmt.Fprintf(w, "p2pchat_logins_total %d\n", st.Logins.Load())
+	family("p2pchat_session_resumes_total", "counter", "Logins that resumed a session with its token (after a reconnect).")
+	fmt.Fprintf(w, "p2pchat_session_resumes_total %d\n", st.Resumes.Load())
 	family("p2pchat_refusals_total", "counter", "Refused messages and logins, by error code.")
 	st.Refusals(func(code string, n uint64) {
 		fmt.Fprintf(w, "p2pchat_refusals_total{code=%q} %d\n", code, n)

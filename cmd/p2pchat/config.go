@@ -106,6 +106,7 @@ func (cfg *config) flagSet() *flag.FlagSet {
 	fs.IntVar(&sig.SendQueue, "send-queue", signaling.DefaultSendQueue, "outgoing messages queued per connection before a slow client is disconnected")
 	fs.DurationVar(&sig.WriteTimeout, "write-timeout", signaling.DefaultWriteTimeout, "time limit for writing one message to a client")
 	fs.DurationVar(&sig.PingInterval, "ping-interval", signaling.DefaultPingInterval, "keep-alive ping period; peers silent for longer are dropped")
+	fs.DurationVar(&sig.SessionTTL, "session-ttl", signaling.DefaultSessionTTL, "how long a client may resume its name with its session token after its connection is gone")
 	fs.BoolVar(&sig.Presence, "presence", true, "send the online list to clients that ask for it")
 	fs.DurationVar(&sig.PresenceInterval, "presence-interval", signaling.DefaultPresenceInterval, "how often online-list changes are sent (coalesced)")
 	fs.IntVar(&sig.PresenceMax, "presence-max", signaling.DefaultPresenceMax, "largest online list sent by name; above it only the count is sent")

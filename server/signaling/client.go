@@ -31,7 +31,8 @@ type Client struct {
 	strikes int
 	closing bool // asked to close: further messages are ignored
 
-	slow atomic.Bool // cut off for not reading
+	slow     atomic.Bool // cut off for not reading
+	replaced atomic.Bool // a new connection resumed its session (session.go)
 }
 
 // send queues msg for the client without blocking. A client with more

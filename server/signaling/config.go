@@ -32,6 +32,14 @@ const (
 	// DefaultPresenceMax is the largest online list sent by name; above it
 	// clients only get the count (a list of thousands helps nobody).
 	DefaultPresenceMax = 1000
+	// DefaultSessionTTL is how long a session token stays valid after its
+	// connection is gone: long enough for a phone to change networks or a
+	// laptop to wake, short enough that a leaked token soon dies.
+	DefaultSessionTTL = 5 * time.Minute
+	// DefaultMaxHeldSessions bounds the sessions of closed connections
+	// kept for their TTL (about 100 bytes each); past it the oldest go
+	// first, which only costs their owners the resume.
+	DefaultMaxHeldSessions = 20000
 	// strikesBeforeClose is how many refused messages in a row, over the
 	// rate limit, close the connection with 1008.
 	strikesBeforeClose = 100
@@ -72,6 +80,12 @@ type Config struct {
 	PresenceInterval time.Duration
 	// PresenceMax is the largest online list sent by name.
 	PresenceMax int
+	// SessionTTL is how long a session token can be resumed after its
+	// connection is gone (session.go).
+	SessionTTL time.Duration
+	// MaxHeldSessions bounds the sessions of closed connections kept for
+	// their TTL.
+	MaxHeldSessions int
 	// ICE supplies iceServers; nil means DefaultSTUN only.
 	ICE ICEProvider
 	// TestRelay tells clients in hello ("testRelay":true) that they may
@@ -98,6 +112,8 @@ func DefaultConfig() Config {
 		Presence:         true,
 		PresenceInterval: DefaultPresenceInterval,
 		PresenceMax:      DefaultPresenceMax,
+		SessionTTL:       DefaultSessionTTL,
+		MaxHeldSessions:  DefaultMaxHeldSessions,
 	}
 }
 
@@ -127,6 +143,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PresenceMax <= 0 {
 		c.PresenceMax = d.PresenceMax
+	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = d.SessionTTL
+	}
+	if c.MaxHeldSessions <= 0 {
+		c.MaxHeldSessions = d.MaxHeldSessions
 	}
 	if c.ICE == nil {
 		c.ICE = StaticICE{URLs: []string{DefaultSTUN}}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode"
 
 	"github.com/coder/websocket"
@@ -33,6 +34,8 @@ type Hub struct {
 	live     sync.WaitGroup // one per client in clients, until its close
 	byName   map[string]*Client
 	presence presence
+	sessions map[string]*session // resume tokens by name (session.go)
+	held     []heldSession       // sessions of closed connections, oldest first
 }
 
 // NewHub returns a hub with cfg's limits (zero fields take defaults).
@@ -44,6 +47,7 @@ func NewHub(cfg Config, log *slog.Logger) *Hub {
 		clients: make(map[*Client]struct{}),
 		byName:  make(map[string]*Client),
 	}
+	h.sessions = make(map[string]*session)
 	h.hello = mustJSON(helloMessage{Type: "hello", Message: helloText, IceServers: cfg.ICE.HelloServers(), TestRelay: cfg.TestRelay, HTTPSPort: cfg.HTTPSPort})
 	h.presence.init(h)
 	return h
@@ -168,6 +172,7 @@ func (h *Hub) remove(c *Client) {
 	if c.subscribed {
 		h.presence.unsubscribe(c)
 	}
+	h.endSessionLocked(c, time.Now())
 	peers := c.peers
 	c.peers = nil
 	for p := range peers {
@@ -235,29 +240,55 @@ func (h *Hub) login(c *Client, m *inbound) {
 		h.refuseLogin(c, CodeInvalidName, "Invalid name: "+err.Error()+".")
 		return
 	}
-	// Credentials are computed outside the lock; they are only sent if
-	// the name is won.
-	reply := mustJSON(loginReply{Type: "login", Success: true, Name: name, IceServers: h.cfg.ICE.LoginServers(name)})
+	// Credentials and the token are made outside the lock; they are only
+	// sent if the name is won.
+	tok, wire := newToken()
+	reply := loginReply{Type: "login", Success: true, Name: name, Token: wire, IceServers: h.cfg.ICE.LoginServers(name)}
+	msg := mustJSON(reply)
+	var resumedMsg []byte
+	if m.Token != "" {
+		reply.Resumed = true
+		resumedMsg = mustJSON(reply)
+	}
 
 	h.mu.Lock()
-	if _, taken := h.byName[name]; taken {
+	now := time.Now()
+	old := h.byName[name]
+	s := h.sessionLocked(name, m.Token, now)
+	if old != nil && (s == nil || s.client != old) {
 		h.mu.Unlock()
 		h.refuseLogin(c, CodeNameTaken, "Name is already taken: "+name+". Please pick another one.")
 		return
 	}
+	if old != nil {
+		h.takeOverLocked(old, c)
+	} else {
+		h.presence.joined(name)
+	}
 	h.byName[name] = c
+	h.sessions[name] = &session{token: tok, client: c} // the old token dies here
+	h.expireLocked(now)
 	c.name = name
 	c.nameJSON = appendString(nil, name)
-	h.presence.joined(name)
+	if s != nil {
+		msg = resumedMsg
+	}
 	// The reply and the first presence list are queued under the lock so
 	// that no presence change can overtake them.
-	c.send(reply)
+	c.send(msg)
 	if m.Presence && h.cfg.Presence {
 		c.subscribed = true
 		h.presence.subscribe(c)
 	}
 	h.mu.Unlock()
 	h.stats.Logins.Add(1)
+	if s != nil {
+		h.stats.Resumes.Add(1)
+		h.log.Debug("session resumed", "conn", c.id, "name", name, "replaced", old != nil)
+	}
+	if old != nil {
+		old.conn.Close(StatusSessionResumed, closeReasonResumed)
+	}
 }
 
 // refreshICE answers a client's request for fresh iceServers. TURN
@@ -276,6 +307,10 @@ func (h *Hub) refreshICE(c *Client) {
 func (h *Hub) targetLocked(c *Client, m *inbound) (*Client, string) {
 	t := h.byName[strings.TrimSpace(m.Name)]
 	switch {
+	case c.replaced.Load():
+		// Its session lives on in a new connection: this one must not
+		// open calls under the name any more.
+		return nil, CodeNotLoggedIn
 	case t == nil:
 		return nil, CodeUserNotFound
 	case t == c:
@@ -354,6 +389,8 @@ func (h *Hub) refuseTarget(c *Client, code string, m *inbound) {
 		msg = "User " + name + " is not online."
 	case CodeNotInCall:
 		msg = "You are not in a call with " + name + "."
+	case CodeNotLoggedIn:
+		msg = "This connection's session was resumed by a new connection."
 	default:
 		msg = "You cannot send " + m.Type + " to yourself."
 	}

@@ -42,6 +42,7 @@ type inbound struct {
 	Candidate json.RawMessage `json:"candidate"`
 	Reason    string          `json:"reason"`
 	Presence  bool            `json:"presence"`
+	Token     string          `json:"token"`
 }
 
 // errInvalidUTF8 is reported for frames that are not valid UTF-8. Relaying
@@ -136,6 +137,8 @@ type loginReply struct {
 	Name       string          `json:"name,omitempty"`
 	Code       string          `json:"code,omitempty"`
 	Message    string          `json:"message,omitempty"`
+	Token      string          `json:"token,omitempty"`   // session.go; never logged
+	Resumed    bool            `json:"resumed,omitempty"` // the login presented a valid token
 	IceServers json.RawMessage `json:"iceServers,omitempty"`
 }
 

@@ -32,6 +32,7 @@ const (
 	fieldCandidate
 	fieldReason
 	fieldPresence
+	fieldToken
 )
 
 func lookupField(key []byte) int {
@@ -60,6 +61,8 @@ func lookupField(key []byte) int {
 		return fieldReason
 	case "presence":
 		return fieldPresence
+	case "token":
+		return fieldToken
 	}
 	return fieldNone
 }
@@ -122,7 +125,7 @@ func parseEnvelope(data []byte, m *inbound) bool {
 // (a null, a wrong type, an escape sequence).
 func (m *inbound) set(field int, v []byte) bool {
 	switch field {
-	case fieldType, fieldName, fieldReason:
+	case fieldType, fieldName, fieldReason, fieldToken:
 		if v[0] != '"' {
 			return false
 		}
@@ -135,6 +138,8 @@ func (m *inbound) set(field int, v []byte) bool {
 			m.Type = messageType(raw)
 		case fieldName:
 			m.Name = string(raw)
+		case fieldToken:
+			m.Token = string(raw)
 		default:
 			m.Reason = string(raw)
 		}

@@ -8,6 +8,7 @@ import "sync/atomic"
 type Stats struct {
 	Connections     atomic.Int64  // open WebSocket connections
 	Logins          atomic.Uint64 // successful logins
+	Resumes         atomic.Uint64 // logins that presented a valid session token
 	SlowDisconnects atomic.Uint64 // clients cut off for a full send queue
 	QueueHighWater  atomic.Int64  // longest send queue seen
 
