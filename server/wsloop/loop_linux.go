@@ -463,7 +463,8 @@ type Conn struct {
 	closeBy    time.Duration // deadline of the closing handshake
 	wrShut     bool          // write side shut after the close frame
 	peerClosed bool          // the close frame is the answer to the peer's
-	pongQueued bool          // a pong waits in out: later pings need none
+	pongDue    bool          // a ping waits for its pong until out is written
+	pong       []byte        // that ping's payload
 	closeErr   error         // what OnClose will be told
 	closed     bool          // descriptor closed
 }
@@ -605,7 +606,6 @@ func (c *Conn) releaseOutLocked() {
 		framePool.Put(c.obuf)
 	}
 	c.obuf, c.out, c.written, c.outMsgs = nil, nil, 0, 0
-	c.pongQueued = false
 }
 
 // startCloseLocked queues a close frame; it reports whether the loop
@@ -620,6 +620,10 @@ func (c *Conn) startCloseLocked(code int, reason string, why error) bool {
 		why = &CloseError{Code: code, Reason: reason}
 	}
 	c.closeErr = why
+	if c.pongDue {
+		c.pongDue = false
+		c.queueLocked(opPong, c.pong)
+	}
 	c.queueLocked(opClose, closePayload(code, reason))
 	return c.markDirtyLocked()
 }
@@ -661,21 +665,32 @@ func (c *Conn) writeLocked() {
 	if c.shut || c.closed {
 		return
 	}
-	if c.written < len(c.out) {
-		n, err := writeFD(c.fd, c.out[c.written:])
-		if n > 0 {
-			c.written += n
-			c.progress = c.loop.now()
+	for {
+		if c.written < len(c.out) {
+			n, err := writeFD(c.fd, c.out[c.written:])
+			if n > 0 {
+				c.written += n
+				c.progress = c.loop.now()
+			}
+			if err != nil && err != syscall.EAGAIN {
+				c.shutLocked() // broken: the loop reads the error next
+				return
+			}
 		}
-		if err != nil && err != syscall.EAGAIN {
-			c.shutLocked() // broken: the loop reads the error next
+		if c.written < len(c.out) {
+			c.watchOutLocked(true)
 			return
 		}
+		if !c.pongDue || c.closing {
+			break
+		}
+		// Everything before it is out: now the most recent ping gets
+		// its pong. One pong at most waits in out, however many pings
+		// a peer that does not read sends.
+		c.pongDue = false
+		c.queueLocked(opPong, c.pong)
 	}
-	if c.written < len(c.out) {
-		c.watchOutLocked(true)
-		return
-	}
+	c.pong = nil
 	c.releaseOutLocked()
 	c.watchOutLocked(false)
 	if c.closing && !c.wrShut {
@@ -791,12 +806,19 @@ func (c *Conn) frame(opcode byte, payload []byte) error {
 			c.h.OnMessage(payload)
 		}
 	case opPing:
-		// While a pong is still waiting for the socket, later pings get
-		// none (RFC 6455 5.5.3 allows answering only the last one): a
-		// peer that pings without reading cannot grow the output.
+		// While output waits for the socket, the pong waits too, and a
+		// later ping replaces it: RFC 6455 5.5.3 allows answering only
+		// the most recent ping, never none. writeLocked sends it once
+		// the output before it is out.
 		c.mu.Lock()
-		if !c.closing && !c.drop && !c.shut && !c.pongQueued {
-			c.pongQueued = c.controlLocked(opPong, payload)
+		if !c.closing && !c.drop && !c.shut {
+			if c.pongDue || c.written < len(c.out) {
+				c.pong = append(c.pong[:0], payload...)
+				c.pongDue = true
+				c.markDirtyLocked()
+			} else {
+				c.controlLocked(opPong, payload)
+			}
 		}
 		c.mu.Unlock()
 	case opPong:

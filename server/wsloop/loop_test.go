@@ -560,3 +560,40 @@ func TestTickPingsInChunks(t *testing.T) {
 		t.Fatalf("%d connections left in the pass after pinging %d", len(l.snap), total)
 	}
 }
+
+// A message followed in the same read by ten pings: the pongs may skip
+// pings, but only in favour of the most recent one (RFC 6455 5.5.3), so
+// the last ping is always answered, and nothing is answered twice.
+func TestLatestPingIsAnswered(t *testing.T) {
+	t.Parallel()
+	url, conns := startEcho(t, Config{PingInterval: time.Hour})
+	in := clientFrame(true, opText, []byte("m"), 1)
+	for i := range 10 {
+		in = append(in, clientFrame(true, opPing, []byte{'0' + byte(i)}, 2)...)
+	}
+	in = append(in, clientFrame(true, opText, []byte("end"), 3)...)
+	nc := rawUpgrade(t, url, in)
+	<-conns
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	last, echoes := -1, 0
+	for last != 9 || echoes < 2 {
+		var h [2]byte
+		if _, err := io.ReadFull(nc, h[:]); err != nil {
+			t.Fatalf("after pong %d and %d echoes: %v", last, echoes, err)
+		}
+		p := make([]byte, h[1]&0x7f)
+		if _, err := io.ReadFull(nc, p); err != nil {
+			t.Fatal(err)
+		}
+		switch h[0] & 0x0f {
+		case opPong:
+			if n := int(p[0] - '0'); len(p) != 1 || n <= last {
+				t.Fatalf("pong %q after pong %d", p, last)
+			} else {
+				last = n
+			}
+		case opText:
+			echoes++
+		}
+	}
+}
