@@ -30,6 +30,8 @@ func FuzzListenHead(f *testing.F) {
 		strings.TrimSuffix(upgradeRequest("h", ""), "\r\n"),                                // unfinished
 		"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", // no key
 		"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+		strings.ReplaceAll(upgradeRequest("h", ""), "\r\n", "\n"), // bare LF line ends
+		"GET / HTTP/1.1\nHost: h\n\n" + upgradeRequest("h", ""),   // a request first, then the upgrade
 		"GET /ws HTTP/1.0\r\n\r\n",
 		"\r\n\r\n",
 		"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", // a TLS ClientHello on the plain port

@@ -154,7 +154,7 @@ func (l *Loop) stopListening() {
 func (c *Conn) readHead(data []byte) {
 	hd := c.head
 	hd.buf = append(hd.buf, data...)
-	end := bytes.Index(hd.buf, []byte("\r\n\r\n"))
+	end := headEnd(hd.buf)
 	if end < 0 && len(hd.buf) <= headLimit {
 		return // more to come
 	}
@@ -162,14 +162,35 @@ func (c *Conn) readHead(data []byte) {
 		c.handOff()
 		return
 	}
-	req, err := http.ReadRequest(bufio.NewReaderSize(bytes.NewReader(hd.buf[:end+4]), end+4))
+	req, err := http.ReadRequest(bufio.NewReaderSize(bytes.NewReader(hd.buf[:end]), end))
 	if err != nil || !isUpgrade(req) {
 		c.handOff() // net/http answers it, errors included
 		return
 	}
 	req.RemoteAddr = hd.remote
 	c.head = nil
-	c.serveUpgrade(req, hd.buf[end+4:])
+	c.serveUpgrade(req, hd.buf[end:])
+}
+
+// headEnd returns the length of the request head at the start of b, up
+// to and including the empty line that ends it, or -1 if b does not hold
+// all of it yet. Lines may end in a bare LF, as RFC 7230 3.5 allows and
+// net/http accepts: a head the loop waited for in vain would go
+// unanswered until the head timeout.
+func headEnd(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j + 1
+		switch {
+		case i < len(b) && b[i] == '\n':
+			return i + 1
+		case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
+			return i + 2
+		}
+	}
 }
 
 // isUpgrade reports whether r is a plain WebSocket request, one that

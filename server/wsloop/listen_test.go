@@ -513,3 +513,32 @@ func TestListenRequestBeforeUpgrade(t *testing.T) {
 		}
 	}
 }
+
+// A head whose lines end in a bare LF is answered, not left waiting for
+// the head timeout.
+func TestListenBareLFHead(t *testing.T) {
+	t.Parallel()
+	s := startListening(t, Config{})
+	req := strings.ReplaceAll(upgradeRequest(s.addr, ""), "\r\n", "\n")
+	br := upgradeInParts(t, s.addr, append([]byte(req), clientFrame(true, opText, []byte("lf"), 7)...))
+	if got := readFrame(t, br); got != "echo:lf" {
+		t.Fatalf("echo %q", got)
+	}
+}
+
+func TestHeadEnd(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\nxx": 27,
+		"GET / HTTP/1.1\nHost: a\n\nxx":       24,
+		"GET / HTTP/1.1\nHost: a\r\n\nxx":     25,
+		"GET / HTTP/1.1\r\nHost: a\n\r\nxx":   26,
+		"GET / HTTP/1.1\r\nHost: a\r\n":       -1,
+		"GET / HTTP/1.1\r\nHost: a\r\n\r":     -1,
+		"":                                    -1,
+	} {
+		if got := headEnd([]byte(in)); got != want {
+			t.Errorf("headEnd(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
