@@ -24,5 +24,6 @@ type Conn interface {
 // Close status codes the hub sends.
 const (
 	statusGoingAway       = 1001
+	statusInvalidData     = 1007
 	statusPolicyViolation = 1008
 )

@@ -3,8 +3,10 @@ package signaling
 import (
 	"bytes"
 	"context"
+	"errors"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 )
@@ -148,7 +150,7 @@ func (w *wsConn) readLoop(ctx context.Context, c *Client) error {
 
 // readMessage reads one message and hands it to c.
 func (w *wsConn) readMessage(ctx context.Context, c *Client) error {
-	_, r, err := w.conn.Reader(ctx)
+	typ, r, err := w.conn.Reader(ctx)
 	if err != nil {
 		return err
 	}
@@ -158,6 +160,16 @@ func (w *wsConn) readMessage(ctx context.Context, c *Client) error {
 	if _, err := buf.ReadFrom(r); err != nil {
 		return err
 	}
+	if typ == websocket.MessageText && !utf8.Valid(buf.Bytes()) {
+		// RFC 6455 8.1 fails the connection; coder/websocket does not
+		// check, so this does, as the event loop's decoder does. The
+		// closing handshake runs here: this goroutine reads the answer.
+		_ = w.conn.Close(statusInvalidData, "text message is not UTF-8")
+		return errNotUTF8
+	}
 	c.OnMessage(buf.Bytes())
 	return nil
 }
+
+// errNotUTF8 ends a connection that sent a text message that is not UTF-8.
+var errNotUTF8 = errors.New("text message is not UTF-8")

@@ -1,6 +1,9 @@
 package wsloop
 
-import "strconv"
+import (
+	"strconv"
+	"unicode/utf8"
+)
 
 // decoder turns a client's byte stream into messages and control frames.
 // It is fed whatever one read returned; a frame that has not fully arrived
@@ -83,7 +86,7 @@ func (d *decoder) frame(h header, payload []byte, emit frameSink) error {
 			return protocolError("new message before the previous one ended")
 		}
 		if h.fin {
-			return emit.frame(h.opcode, payload)
+			return emitMessage(emit, h.opcode, payload)
 		}
 		d.msgOp = h.opcode
 		d.msg = append(d.msg[:0], payload...)
@@ -98,8 +101,17 @@ func (d *decoder) frame(h header, payload []byte, emit frameSink) error {
 		}
 		op, msg := d.msgOp, d.msg
 		d.msgOp, d.msg = 0, nil
-		return emit.frame(op, msg)
+		return emitMessage(emit, op, msg)
 	default:
 		return emit.frame(h.opcode, payload)
 	}
+}
+
+// emitMessage hands over a complete message. A text message must be
+// UTF-8 (RFC 6455 8.1): one that is not fails the connection with 1007.
+func emitMessage(emit frameSink, op byte, msg []byte) error {
+	if op == opText && !utf8.Valid(msg) {
+		return &CloseError{Code: closeInvalidData, Reason: "text message is not UTF-8"}
+	}
+	return emit.frame(op, msg)
 }

@@ -92,6 +92,10 @@ func TestDecoderErrors(t *testing.T) {
 		{name: "message over the limit", stream: cat(text(true, "ok"), text(true, string(make([]byte, 101)))), code: closeTooBig, before: 1},
 		{name: "fragments over the limit", stream: cat(text(false, string(make([]byte, 60))), cont(true, string(make([]byte, 60)))), code: closeTooBig},
 		// Refused from the header alone: the payload never arrives.
+		{name: "text not UTF-8", stream: cat(text(true, "ok"), text(true, "a\xffb")), code: closeInvalidData, before: 1},
+		// A code point cut between two fragments is still UTF-8; one cut
+		// off at the end is not.
+		{name: "fragments not UTF-8", stream: cat(text(false, "\xce"), cont(false, "\xba"), cont(true, "\xce")), code: closeInvalidData},
 		{name: "huge header", stream: []byte{0x82, 0x80 | 127, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4}, code: closeTooBig},
 	}
 	for _, tt := range tests {

@@ -36,7 +36,8 @@
 //
 // The frame codec (frame.go, decoder.go) follows RFC 6455 for what a
 // server receives: masked frames, fragmentation, interleaved control
-// frames, close codes, a message size limit checked from the header. No
+// frames, close codes, UTF-8 text (1007 otherwise), a message size limit
+// checked from the header. No
 // extensions are negotiated, so compression is never used.
 //
 // The loop needs epoll, so it exists on Linux only; New reports

@@ -20,6 +20,7 @@ const (
 const (
 	closeProtocolError = 1002
 	closeNoStatus      = 1005 // received only: the close frame had no code
+	closeInvalidData   = 1007 // a text message that is not UTF-8
 	closeTooBig        = 1009
 )
 
