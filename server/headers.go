@@ -6,7 +6,7 @@ import "net/http"
 // WebSocket: no inline script, no other origin. Chat text is always set as
 // text, and this makes any slip in that rule inert.
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; " +
-	"connect-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; " +
+	"connect-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; " +
 	"form-action 'self'; frame-ancestors 'none'"
 
 // securityHeaders sets the headers every response carries.

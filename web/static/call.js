@@ -30,6 +30,8 @@ export class PeerLink {
     const pc = new RTCPeerConnection({ iceServers: o.iceServers, iceTransportPolicy: o.relayOnly ? 'relay' : 'all' });
     this.pc = pc;
     this.dc = pc.createDataChannel('chat', { negotiated: true, id: 0 });
+    // Files on their own channel (files.js), so chat never waits behind one.
+    this.fc = pc.createDataChannel('files', { negotiated: true, id: 1 });
     this.dc.onopen = () => { if (!this.closed) o.onOpen(); };
     this.dc.onclose = () => { if (!this.closed) o.onClose(); };
     this.dc.onmessage = (ev) => {
@@ -170,7 +172,7 @@ export class PeerLink {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.restartTimer);
-    try { this.dc.close(); } catch { /* already closed */ }
+    try { this.dc.close(); this.fc.close(); } catch { /* already closed */ }
     this.pc.close();
   }
 

@@ -7,6 +7,8 @@ import { PeerLink } from './call.js';
 import { Chat } from './chat.js';
 import { els, render, addMessage, markDelivered, clearLog, activeStates } from './ui.js';
 import { pickLanguage, setLanguage, lang } from './i18n.js';
+import { Files } from './files.js';
+import { initFiles } from './filesui.js';
 
 const params = new URLSearchParams(location.search);
 // Unanswered calls end after this on both sides; ?ring=N (s) is for tests.
@@ -38,6 +40,8 @@ const state = {
   call: newCall('', 'idle'),
   /** @type {any[]} */
   messages: [],
+  /** @type {any[]} file transfers with the peer (files.js) */
+  files: [],
   /** @type {number[]} ms from Call/Accept click to open channel */
   setupTimes: [],
   /** @type {string[]} */
@@ -311,6 +315,7 @@ function connect(peer, initiator) {
     log,
   });
   link = l;
+  files.attach(l);
   return l;
 }
 
@@ -441,6 +446,11 @@ addEventListener('pagehide', () => {
 // TURN credentials expire (-turn-ttl, 1 h by default): fetch fresh ones
 // now and then, so a call made hours after login can still use the relay.
 setInterval(() => state.loggedIn && sig.send({ type: 'ice' }), 600000);
+
+const files = new Files(log);
+state.files = files.list;
+/** @type {any} */ (window).__files = files; // for tests
+initFiles(files, () => state.call.peer);
 
 setLanguage(pickLanguage());
 els.lang.value = lang();

@@ -65,7 +65,7 @@ export function render(s) {
   els.composer.hidden = els.log.hidden || c.state === 'ended';
   const open = c.state === 'connected' && c.open;
   els.msg.disabled = !open;
-  els.send.disabled = !open;
+  els.send.disabled = els.attach.disabled = !open;
 }
 
 /** @param {HTMLElement} el @param {string} text untranslated */

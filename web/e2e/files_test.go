@@ -1,0 +1,337 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The receiver's copy of a file is checked against the bytes on the
+// sender's disk by hashing it in the page (crypto.subtle over the whole
+// received File, independent of the transfer's own piece-list hash).
+const wholeSHA = `(async (name) => {
+  const x = state.files.find((f) => f.name === name && f.file);
+  if (!x) return 'no file';
+  const d = await crypto.subtle.digest('SHA-256', await x.file.arrayBuffer());
+  return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, '0')).join('');
+})`
+
+// fileTest writes a file of n pseudo-random bytes (seeded) into dir and
+// returns its path and SHA-256.
+func writeFile(t *testing.T, dir, name string, n int, seed uint64) (string, string) {
+	t.Helper()
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(seed, seed))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return saveFile(t, dir, name, b)
+}
+
+func saveFile(t *testing.T, dir, name string, b []byte) (string, string) {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return p, hex.EncodeToString(sum[:])
+}
+
+// writePNG writes a small gradient picture.
+func writePNG(t *testing.T, dir, name string) (string, string) {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 160, 90))
+	for y := range 90 {
+		for x := range 160 {
+			img.Set(x, y, color.RGBA{uint8(x * 255 / 160), uint8(y * 255 / 90), 180, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return saveFile(t, dir, name, buf.Bytes())
+}
+
+// upload picks files with the page's real file input.
+func (p *peer) upload(paths ...string) {
+	p.t.Helper()
+	p.wait("file button enabled", `!document.querySelector('#attach').disabled`)
+	p.do("pick files", chromedp.SetUploadFiles(chromedp.CSS("#fileIn"), paths))
+}
+
+// fileJS is a JS expression for the transfer named name.
+func fileJS(name string) string {
+	return fmt.Sprintf(`state.files.find((f) => f.name === %q)`, name)
+}
+
+// fileStatus waits until the transfer named name is in status s.
+func (p *peer) fileStatus(name, s string) {
+	p.t.Helper()
+	p.wait(name+" "+s, fmt.Sprintf(`(%s || {}).status === %q`, fileJS(name), s))
+}
+
+// fileClick clicks a button of the transfer's row.
+func (p *peer) fileClick(name, button string) {
+	p.t.Helper()
+	x := fileJS(name)
+	p.wait(name+" row", x)
+	p.do(button+" "+name, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`[...document.querySelectorAll('#log li.file')]
+		.find((li) => li.dataset.fid === %s.id).querySelector(%q).click()`, x, button)))
+}
+
+// rowText is the status line of the transfer's row.
+func (p *peer) rowText(name string) string {
+	p.t.Helper()
+	return eval[string](p, fmt.Sprintf(`[...document.querySelectorAll('#log li.file')].find((li) => li.dataset.fid === %s.id).querySelector('.fstat').textContent`, fileJS(name)))
+}
+
+// checkReceived compares the received file with the sender's bytes, and
+// the two sides' transfer hashes.
+func checkReceived(t *testing.T, from, to *peer, name, want string) {
+	t.Helper()
+	from.fileStatus(name, "done")
+	to.fileStatus(name, "done")
+	if got := evalAwait[string](to, wholeSHA+fmt.Sprintf(`(%q)`, name)); got != want {
+		t.Errorf("%s: received SHA-256 %s, sent %s", name, got, want)
+	}
+	hs, hr := eval[string](from, fileJS(name)+`.hash`), eval[string](to, fileJS(name)+`.hash`)
+	if len(hs) != 64 || hs != hr {
+		t.Errorf("%s: transfer hash sender %q, receiver %q", name, hs, hr)
+	}
+	for _, p := range []*peer{from, to} {
+		if v := eval[string](p, fmt.Sprintf(`(() => { const li = [...document.querySelectorAll('#log li.file')].find((li) => li.dataset.fid === %s.id);
+			const b = li.querySelector('progress'); return b.value + '/' + b.max; })()`, fileJS(name))); !strings.HasPrefix(v, "") || strings.Split(v, "/")[0] != strings.Split(v, "/")[1] {
+			t.Errorf("%s: %s's progress bar at %s, want full", name, p.name, v)
+		}
+	}
+}
+
+// TestFileTransfer: several files at once through the real file input (a
+// few MiB of random bytes, a PNG, an empty file, a name with markup and
+// Chinese): each is offered, accepted, streamed to disk and arrives with
+// the sender's SHA-256; the picture is previewed; the name stays text.
+func TestFileTransfer(t *testing.T) {
+	_, a, b := loggedInPair(t, "fay", "finn")
+	connect(t, a, b, "fay", "finn")
+	dir := t.TempDir()
+	const evil = `<img src=x onerror=alert(1)> 照片 報告.txt`
+	big, bigSum := writeFile(t, dir, "data.bin", 5<<20+12345, 1)
+	pic, picSum := writePNG(t, dir, "pic.png")
+	empty, emptySum := saveFile(t, dir, "empty.txt", nil)
+	bad, badSum := writeFile(t, dir, evil, 3000, 2)
+	a.upload(big, pic, empty, bad)
+	for _, n := range []string{"data.bin", "pic.png", "empty.txt", evil} {
+		b.fileStatus(n, "offered")
+	}
+	if got := b.rowText("data.bin"); got != "fay wants to send you this file." {
+		t.Errorf("offer text %q", got)
+	}
+	if got := a.rowText("data.bin"); got != "Waiting for finn to accept…" {
+		t.Errorf("sender's text %q", got)
+	}
+	for _, n := range []string{"data.bin", "pic.png", "empty.txt", evil} {
+		b.fileClick(n, "button.ok")
+	}
+	checkReceived(t, a, b, "data.bin", bigSum)
+	checkReceived(t, a, b, "pic.png", picSum)
+	checkReceived(t, a, b, "empty.txt", emptySum)
+	checkReceived(t, a, b, evil, badSum)
+	if !eval[bool](b, fileJS("data.bin")+`.sink.disk`) {
+		t.Error("the file was held in memory, not streamed to disk")
+	}
+	if got := b.rowText("data.bin"); got != "Done: 5.26 MB, checked (SHA-256)." {
+		t.Errorf("done text %q", got)
+	}
+	// The picture shows on both sides, decoded from its blob: URL.
+	for _, p := range []*peer{a, b} {
+		p.wait("preview", fmt.Sprintf(`(() => { const li = [...document.querySelectorAll('#log li.file')].find((li) => li.dataset.fid === %s.id);
+			const img = li.querySelector('img.preview'); return !img.hidden && img.complete && img.naturalWidth === 160; })()`, fileJS("pic.png")))
+	}
+	// Markup in the name: shown as text, nothing injected, saved under a
+	// sanitised name.
+	for _, p := range []*peer{a, b} {
+		if n := eval[int](p, `document.querySelectorAll('img:not(.preview), main script').length`); n != 0 {
+			t.Errorf("%s: %d elements injected", p.name, n)
+		}
+		if !eval[bool](p, fmt.Sprintf(`[...document.querySelectorAll('#log .fname')].some((e) => e.firstChild.textContent === %q)`, evil)) {
+			t.Errorf("%s: the name is not shown as text", p.name)
+		}
+	}
+	if got := eval[string](b, fmt.Sprintf(`[...document.querySelectorAll('#log li.file')].find((li) => li.dataset.fid === %s.id).querySelector('a.save').download`, fileJS(evil))); got != "_img src=x onerror=alert(1)_ 照片 報告.txt" {
+		t.Errorf("saved as %q", got)
+	}
+	// Chat still flows beside the files.
+	a.say("all there?")
+	b.got("all there?")
+}
+
+// held makes the sender stop before the byte at off, until release.
+func (p *peer) hold(off int) {
+	p.t.Helper()
+	eval[bool](p, fmt.Sprintf(`(__files.hold = %d, true)`, off))
+}
+
+func (p *peer) release() {
+	p.t.Helper()
+	eval[bool](p, `(__files.hold = Infinity, __files.wake(), true)`)
+}
+
+// TestFileCancelDeclineDamage: cancel from the sender, cancel from the
+// receiver, decline, a chunk damaged in flight (caught by the hash, not
+// offered as done), and garbage on the file channel, which ends only the
+// transfer it hits: the call and the chat go on.
+func TestFileCancelDeclineDamage(t *testing.T) {
+	_, a, b := loggedInPair(t, "cara", "cole")
+	connect(t, a, b, "cara", "cole")
+	dir := t.TempDir()
+	one, _ := writeFile(t, dir, "one.bin", 4<<20, 3)
+	two, _ := writeFile(t, dir, "two.bin", 4<<20, 4)
+	three, _ := writeFile(t, dir, "three.bin", 1000, 5)
+	four, _ := writeFile(t, dir, "four.bin", 3<<20, 6)
+	five, _ := writeFile(t, dir, "five.bin", 4<<20, 7)
+	a.hold(2 << 20)
+	a.upload(one, two, three)
+
+	// The sender cancels mid-file.
+	b.fileClick("one.bin", "button.ok")
+	a.wait("one.bin held", fileJS("one.bin")+`.acked === 2 << 20`)
+	b.wait("one.bin half there", fileJS("one.bin")+`.done === 2 << 20`)
+	a.fileClick("one.bin", `button[data-i18n="cancel"]`)
+	a.fileStatus("one.bin", "cancelled")
+	b.fileStatus("one.bin", "cancelled")
+	if got := b.rowText("one.bin"); got != "cara cancelled the transfer." {
+		t.Errorf("receiver's text %q", got)
+	}
+	if got := a.rowText("one.bin"); got != "You cancelled the transfer." {
+		t.Errorf("sender's text %q", got)
+	}
+
+	// The receiver cancels mid-file.
+	b.fileClick("two.bin", "button.ok")
+	a.wait("two.bin held", fileJS("two.bin")+`.acked === 2 << 20`)
+	b.fileClick("two.bin", `button[data-i18n="cancel"]`)
+	b.fileStatus("two.bin", "cancelled")
+	a.fileStatus("two.bin", "cancelled")
+	if got := a.rowText("two.bin"); got != "cole cancelled the transfer." {
+		t.Errorf("sender's text %q", got)
+	}
+
+	// The receiver declines.
+	b.fileClick("three.bin", `button[data-i18n="decline"]`)
+	a.fileStatus("three.bin", "declined")
+	b.fileStatus("three.bin", "declined")
+	a.release()
+
+	// One bit flipped in flight: the hash check fails on both sides and
+	// nothing is offered for saving.
+	eval[bool](a, `(__files.tamper = true, true)`)
+	a.upload(four)
+	b.fileClick("four.bin", "button.ok")
+	b.fileStatus("four.bin", "failed")
+	a.fileStatus("four.bin", "failed")
+	for _, p := range []*peer{a, b} {
+		if got := p.rowText("four.bin"); got != "Failed: the file arrived damaged (SHA-256 mismatch). It was not saved." {
+			t.Errorf("%s: text %q", p.name, got)
+		}
+	}
+	if eval[bool](b, fileJS("four.bin")+`.file !== undefined || !!document.querySelector('#log a.save:not([hidden])')`) {
+		t.Error("the damaged file is offered for saving")
+	}
+
+	// Garbage on the file channel: ignored, or the end of the one transfer
+	// it names, never the call.
+	a.hold(1 << 20)
+	a.upload(five)
+	b.fileClick("five.bin", "button.ok")
+	a.wait("five.bin held", fileJS("five.bin")+`.acked === 1 << 20`)
+	eval[bool](a, `(() => { const fc = __files.fc;
+		fc.send('not json'); fc.send('{"t":"offer","id":"x","n":-1}'); fc.send(new Uint8Array(5));
+		const c = new Uint8Array(40); new DataView(c.buffer).setUint32(0, 999); fc.send(c);
+		return true; })()`)
+	b.wait("logged", `state.log.filter((l) => l.startsWith('files: bad message')).length >= 2 && state.log.some((l) => l.startsWith('files: offer refused'))`)
+	b.fileStatus("five.bin", "receiving")
+	// A chunk at the wrong offset for the live transfer ends it.
+	eval[bool](a, fmt.Sprintf(`(() => { const c = new Uint8Array(40); const v = new DataView(c.buffer);
+		v.setUint32(0, %s.n); v.setFloat64(4, 0); __files.fc.send(c); return true; })()`, fileJS("five.bin")))
+	b.fileStatus("five.bin", "failed")
+	a.fileStatus("five.bin", "failed")
+	if got := b.rowText("five.bin"); !strings.HasPrefix(got, "Failed: invalid data") {
+		t.Errorf("receiver's text %q", got)
+	}
+	a.release()
+	a.callState("connected", "cole")
+	b.callState("connected", "cara")
+	a.say("still talking")
+	b.got("still talking")
+}
+
+// TestFileResume: an ICE restart in the middle of a file, then the
+// connection lost in the middle of another and a new call between the
+// same two: the transfer goes on from the last confirmed piece, and both
+// files arrive with the sender's SHA-256.
+func TestFileResume(t *testing.T) {
+	ctx := browserTest(t)
+	srv := startServer(t)
+	a := newPeer(t, ctx, srv.URL(""), "rae")
+	b := newPeer(t, ctx, srv.URL(""), "ray")
+	for _, p := range []*peer{a, b} {
+		eval[any](p, recordPCs)
+	}
+	a.login("rae")
+	b.login("ray")
+	connect(t, a, b, "rae", "ray")
+	dir := t.TempDir()
+	one, oneSum := writeFile(t, dir, "one.bin", 5<<20+7, 8)
+	two, twoSum := writeFile(t, dir, "two.bin", 6<<20+9, 9)
+
+	a.hold(2 << 20)
+	a.upload(one)
+	b.fileClick("one.bin", "button.ok")
+	a.wait("one.bin held", fileJS("one.bin")+`.acked === 2 << 20`)
+	const ufrag = `(window.__pcs.at(-1).currentLocalDescription.sdp.match(/a=ice-ufrag:(\S+)/) || [])[1]`
+	before := map[*peer]string{a: eval[string](a, ufrag), b: eval[string](b, ufrag)}
+	eval[bool](a, `(window.__pcs.at(-1).restartIce(), true)`)
+	for _, p := range []*peer{a, b} {
+		p.wait("new ICE credentials", fmt.Sprintf(`(() => { const pc = window.__pcs.at(-1);
+			return pc.signalingState === 'stable' && %s !== %q &&
+				['connected', 'completed'].includes(pc.iceConnectionState); })()`, ufrag, before[p]))
+	}
+	a.release()
+	checkReceived(t, a, b, "one.bin", oneSum)
+
+	// The connection goes away behind the pages' backs mid-file.
+	a.hold(3 << 20)
+	a.upload(two)
+	b.fileClick("two.bin", "button.ok")
+	a.wait("two.bin held", fileJS("two.bin")+`.acked === 3 << 20`)
+	eval[bool](a, `(window.__pcs.at(-1).close(), true)`)
+	b.ended("end.lost")
+	b.fileStatus("two.bin", "paused")
+	if got := b.rowText("two.bin"); got != "Paused: the connection was lost. It resumes when you and rae are connected again." {
+		t.Errorf("paused text %q", got)
+	}
+	a.wait("ended", `state.call.state === 'ended'`)
+	a.release()
+	a.do("close", chromedp.Click(chromedp.CSS("#close")))
+	connect(t, a, b, "rae", "ray")
+	checkReceived(t, a, b, "two.bin", twoSum)
+	if got := eval[int](b, fileJS("two.bin")+`.resumedAt`); got != 3<<20 {
+		t.Errorf("resumed at %d, want %d", got, 3<<20)
+	}
+	if got := eval[int](b, `state.files.length`); got != 2 {
+		t.Errorf("receiver lists %d transfers, want 2", got)
+	}
+}
