@@ -243,7 +243,7 @@ func TestFileCancelDeclineDamage(t *testing.T) {
 	b.fileStatus("four.bin", "failed")
 	a.fileStatus("four.bin", "failed")
 	for _, p := range []*peer{a, b} {
-		if got := p.rowText("four.bin"); got != "Failed: the file arrived damaged (SHA-256 mismatch). It was not saved." {
+		if got := p.rowText("four.bin"); got != "Failed: the file arrived damaged (SHA-256 mismatch) and was not saved." {
 			t.Errorf("%s: text %q", p.name, got)
 		}
 	}
@@ -281,12 +281,14 @@ func TestFileCancelDeclineDamage(t *testing.T) {
 // TestFileResume: an ICE restart in the middle of a file, then the
 // connection lost in the middle of another and a new call between the
 // same two: the transfer goes on from the last confirmed piece, and both
-// files arrive with the sender's SHA-256.
+// files arrive with the sender's SHA-256. The receiver here keeps files in
+// memory (?filemem=1, as a browser without the file system API does), and
+// refuses an offer above its memory limit.
 func TestFileResume(t *testing.T) {
 	ctx := browserTest(t)
 	srv := startServer(t)
 	a := newPeer(t, ctx, srv.URL(""), "rae")
-	b := newPeer(t, ctx, srv.URL(""), "ray")
+	b := newPeer(t, ctx, srv.URL("filemem=1"), "ray")
 	for _, p := range []*peer{a, b} {
 		eval[any](p, recordPCs)
 	}
@@ -320,7 +322,7 @@ func TestFileResume(t *testing.T) {
 	eval[bool](a, `(window.__pcs.at(-1).close(), true)`)
 	b.ended("end.lost")
 	b.fileStatus("two.bin", "paused")
-	if got := b.rowText("two.bin"); got != "Paused: the connection was lost. It resumes when you and rae are connected again." {
+	if got := b.rowText("two.bin"); got != "Paused: connection lost. It resumes when you call rae again." {
 		t.Errorf("paused text %q", got)
 	}
 	a.wait("ended", `state.call.state === 'ended'`)
@@ -331,7 +333,20 @@ func TestFileResume(t *testing.T) {
 	if got := eval[int](b, fileJS("two.bin")+`.resumedAt`); got != 3<<20 {
 		t.Errorf("resumed at %d, want %d", got, 3<<20)
 	}
+	if eval[bool](b, fileJS("two.bin")+`.sink.disk`) {
+		t.Error("?filemem=1 still streamed to disk")
+	}
 	if got := eval[int](b, `state.files.length`); got != 2 {
 		t.Errorf("receiver lists %d transfers, want 2", got)
+	}
+
+	// An offer above the memory limit cannot be accepted, and says why.
+	eval[bool](a, `(__files.fc.send(JSON.stringify({t: 'offer', id: 'huge', n: 77, name: 'huge.iso', size: 300e6, type: ''})), true)`)
+	b.fileStatus("huge.iso", "offered")
+	if got := b.rowText("huge.iso"); got != "Too big: this browser cannot save to disk as it receives, so up to 268 MB only." {
+		t.Errorf("text %q", got)
+	}
+	if !eval[bool](b, `[...document.querySelectorAll('#log li.file')].find((li) => li.dataset.fid === 'huge').querySelector('button.ok').disabled`) {
+		t.Error("an offer above the limit can be accepted")
 	}
 }

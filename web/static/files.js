@@ -1,13 +1,7 @@
-// Files: transfers peer to peer on their own pre-negotiated data channel
-// ("files", id 1), so chat never waits behind a file. docs/client.md#files.
-// Text frames are JSON, binary frames are chunks: u32 transfer number, f64
-// offset, then at most maxMessageSize - 12 bytes, never across a piece.
-//  {t:'offer',id,n,name,size,type}  again on a new channel: resume
-//  {t:'accept',id,off} {t:'decline',id} {t:'cancel',id,why}
-//  {t:'ack',id,off}   receiver: the bytes below off are written
-//  {t:'end',id,hash}  sender: all sent  ·  {t:'done',id,ok}: hash checked
-// Hash: SHA-256 of the SHA-256s of the file's 1 MiB pieces, each hashed
-// as read (WebCrypto cannot hash a stream; plain JS without it).
+// Files: transfers on their own pre-negotiated data channel ("files", id 1),
+// so chat never waits behind a file. JSON control messages, binary chunks
+// (u32 transfer, f64 offset, bytes); the protocol, the hash (SHA-256 of the
+// SHA-256s of 1 MiB pieces) and where bytes go: docs/client.md#files.
 
 import { sha256js } from './safety.js';
 import { newId } from './chat.js';
@@ -24,7 +18,7 @@ const maxOffers = 50;
 export const final = ['done', 'declined', 'cancelled', 'failed'];
 
 /** @param {BufferSource} b */
-const digest = (b) => crypto.subtle ? crypto.subtle.digest('SHA-256', b) : Promise.resolve(sha256js(new Uint8Array(/** @type {any} */ (b))));
+const digest = (b) => crypto.subtle ? crypto.subtle.digest('SHA-256', b) : Promise.resolve(sha256js(new Uint8Array((b))));
 
 /** @param {Promise<any>[]} list */
 async function listHash(list) {
@@ -50,7 +44,7 @@ export function saveName(s) {
 const canDisk = !!(navigator.storage && navigator.storage.getDirectory && self.FileSystemFileHandle &&
   'createWritable' in FileSystemFileHandle.prototype) && !location.search.includes('filemem=1');
 
-async function opfs() { return navigator.storage.getDirectory(); }
+const opfs = () => navigator.storage.getDirectory();
 
 // Files left by an earlier visit of the page.
 if (canDisk) opfs().then(async (d) => {
@@ -69,7 +63,7 @@ async function openSink(x) {
       const w = await f.createWritable();
       return {
         disk: true,
-        write: (/** @type {Uint8Array} */ b) => w.write(b),
+        write: b => w.write(b),
         async close() { await w.close(); const file = await f.getFile(); return new File([file], x.save, { type: x.type }); },
         drop() { w.abort().catch(() => {}).then(() => d.removeEntry(f.name)).catch(() => {}); },
       };
@@ -82,7 +76,7 @@ async function openSink(x) {
   let parts = [];
   return {
     disk: false,
-    write: async (/** @type {Uint8Array} */ b) => { parts.push(new Blob([b])); },
+    write: async b => { parts.push(new Blob([b])); },
     close: async () => new File(parts, x.save, { type: x.type }),
     drop() { parts = []; },
   };
@@ -99,9 +93,9 @@ export class Files {
     this.rx = new Map();
     this.n = 0;
     this.peer = '';
-    /** @type {any} */ this.link = null;
-    /** @type {any} */ this.fc = null;
-    /** @type {(() => void)[]} */ this.waiting = [];
+    this.link = null;
+    this.fc = null;
+    this.waiting = [];
     this.sending = false;
     // Test hooks: flip a bit in the next chunk; hold the sender at an offset.
     this.tamper = false;
@@ -127,7 +121,7 @@ export class Files {
       this.h.onAttach();
     };
     fc.onbufferedamountlow = () => this.wake();
-    fc.onmessage = (/** @type {MessageEvent} */ ev) => {
+    fc.onmessage = ev => {
       try {
         if (typeof ev.data === 'string') this.control(JSON.parse(ev.data));
         else this.chunk(ev.data);
@@ -159,11 +153,9 @@ export class Files {
 
   /** @returns {Promise<void>} until the next ack, low buffer or state change */
   wait() { return new Promise((r) => this.waiting.push(r)); }
-
-  /** @param {any} x @param {string} s @param {string} [err] */
   set(x, s, err = '') {
     x.status = s;
-    if (err) x.err = err;
+    if (s === 'failed') x.err = err;
     if (s === 'done') x.done = x.size;
     if (final.includes(s)) this.drop(x, s === 'done');
     this.wake();
@@ -180,18 +172,14 @@ export class Files {
   sendFiles(files) {
     for (const f of files) {
       const x = { id: newId(), n: ++this.n, out: true, file: f, name: showName(f.name), size: f.size, type: cleanType(f.type),
-        status: 'offered', done: 0, off: 0, acked: 0, digests: [], hash: '', err: '', by: '', t0: 0, d0: 0, url: '' };
+        status: 'offered', done: 0, off: 0, acked: 0, digests: [] };
       if (f.size && /^image\//.test(x.type)) x.url = URL.createObjectURL(f);
       this.list.push(x);
       this.h.onNew(x);
       this.offer(x);
     }
   }
-
-  /** @param {any} x */
   offer(x) { this.send({ t: 'offer', id: x.id, n: x.n, name: x.name, size: x.size, type: x.type }); }
-
-  /** @param {any} x */
   async accept(x) {
     if (x.status !== 'offered' || !this.open) return;
     this.set(x, 'opening');
@@ -200,20 +188,16 @@ export class Files {
     } catch (e) {
       this.h.log('files: no room', String(e));
       this.send({ t: 'cancel', id: x.id, why: 'failed' });
-      return this.set(x, 'failed', 'space');
+      return this.set(x, 'failed', 'err.space');
     }
     if (x.status !== 'opening') return x.sink.drop();
     this.resumeAt(x, 0);
   }
-
-  /** @param {any} x */
   decline(x) {
     if (x.status !== 'offered') return;
     this.send({ t: 'decline', id: x.id });
     this.set(x, 'declined');
   }
-
-  /** @param {any} x */
   cancel(x) {
     if (final.includes(x.status)) return;
     this.send({ t: 'cancel', id: x.id });
@@ -240,41 +224,30 @@ export class Files {
     this.send({ t: 'accept', id: x.id, off });
   }
 
-  /** @param {any} m */
   control(m) {
     if (!m || typeof m.id !== 'string') throw new Error('no id');
-    const x = this.list.find((y) => y.id === m.id);
+    const x = this.list.find((y) => y.id === m.id), off = m.off, s = x && x.status;
     if (m.t === 'offer') return this.offered(m, x);
-    if (!x) return;
-    if (x.out) {
-      if (m.t === 'accept' && ['offered', 'paused'].includes(x.status)) {
-        const off = m.off;
-        if (!Number.isSafeInteger(off) || off < 0 || off > x.size || (off % piece && off !== x.size)) return this.fail(x, 'err.proto');
-        x.off = x.acked = x.done = x.d0 = off;
-        x.digests.length = off / piece;
-        x.t0 = performance.now();
-        this.set(x, 'sending');
-        this.pump();
-      } else if (m.t === 'ack' && Number.isSafeInteger(m.off) && m.off <= x.off && m.off >= x.acked) {
-        x.acked = x.done = m.off;
-        this.wake();
-        this.h.onChange(x, true);
-      } else if (m.t === 'done' && ['verifying', 'paused'].includes(x.status)) {
-        if (m.ok === true) this.set(x, 'done');
-        else this.set(x, 'failed', 'err.hash');
-      } else if (m.t === 'decline' && x.status === 'offered') {
-        this.set(x, 'declined');
-      } else if (m.t === 'cancel' && !final.includes(x.status)) {
-        x.by = 'peer';
-        if (m.why === 'failed') this.set(x, 'failed', 'err.peer');
-        else this.set(x, 'cancelled');
-      }
-    } else if (m.t === 'end' && x.status === 'receiving') {
-      this.ended(x, m.hash);
-    } else if (m.t === 'cancel' && !final.includes(x.status)) {
+    if (!x || final.includes(s)) return;
+    if (m.t === 'cancel') {
       x.by = 'peer';
       this.set(x, m.why === 'failed' ? 'failed' : 'cancelled', m.why === 'failed' ? 'err.peer' : '');
-    }
+    } else if (!x.out) {
+      if (m.t === 'end' && s === 'receiving') this.ended(x, m.hash);
+    } else if (m.t === 'accept' && ['offered', 'paused'].includes(s)) {
+      if (!Number.isSafeInteger(off) || off < 0 || off > x.size || (off % piece && off !== x.size)) return this.fail(x, 'err.proto');
+      x.off = x.acked = x.done = x.d0 = off;
+      x.digests.length = off / piece;
+      x.t0 = performance.now();
+      this.set(x, 'sending');
+      this.pump();
+    } else if (m.t === 'ack' && Number.isSafeInteger(off) && off <= x.off && off >= x.acked) {
+      x.acked = x.done = off;
+      this.wake();
+      this.h.onChange(x, true);
+    } else if (m.t === 'done' && ['verifying', 'paused'].includes(s)) {
+      this.set(x, m.ok === true ? 'done' : 'failed', 'err.hash');
+    } else if (m.t === 'decline' && s === 'offered') this.set(x, 'declined');
   }
 
   /** @param {any} m @param {any} x the transfer with m.id, if known */
@@ -300,8 +273,7 @@ export class Files {
     }
     const name = showName(m.name);
     x = { id: m.id, n: m.n, out: false, name, save: saveName(name), size: m.size, type: cleanType(m.type), status: 'offered',
-      done: 0, got: 0, written: 0, digests: [], chain: Promise.resolve(), hash: '', err: '', by: '', t0: 0, d0: 0, url: '',
-      big: !canDisk && m.size > memLimit };
+      done: 0, digests: [], chain: Promise.resolve(), big: !canDisk && m.size > memLimit };
     this.list.push(x);
     this.h.onNew(x);
   }
@@ -335,13 +307,11 @@ export class Files {
       await x.sink.write(b);
       x.written += b.length;
       if (x.status === 'receiving') this.send({ t: 'ack', id: x.id, off: x.written });
-    }).catch((/** @type {any} */ e) => {
+    }).catch(e => {
       this.h.log('files: write failed', String(e));
-      if (!final.includes(x.status)) this.fail(x, 'err.write');
+      if (!final.includes(x.status)) this.fail(x, 'err.io');
     });
   }
-
-  /** @param {any} x @param {any} hash */
   async ended(x, hash) {
     if (x.got !== x.size || x.buf) return this.fail(x, 'err.proto');
     this.set(x, 'verifying');
@@ -353,7 +323,7 @@ export class Files {
       return this.set(x, 'failed', 'err.hash');
     }
     x.file = await x.sink.close();
-    if (x.file.size !== x.size) return this.fail(x, 'err.write');
+    if (x.file.size !== x.size) return this.fail(x, 'err.io');
     if (/^image\/(png|jpeg|gif|webp|avif|bmp)$/.test(x.type)) x.url = URL.createObjectURL(x.file);
     this.send({ t: 'done', id: x.id, ok: true });
     this.set(x, 'done');
@@ -371,14 +341,12 @@ export class Files {
       this.sending = false;
     }
   }
-
-  /** @param {any} x */
   async sendFile(x) {
     const fc = this.fc;
     const live = () => this.fc === fc && fc.readyState === 'open' && x.status === 'sending';
     const mms = this.link.pc.sctp && this.link.pc.sctp.maxMessageSize;
     const size = (mms > hdr ? Math.min(mms, 262144) : 65536) - hdr;
-    const read = (/** @type {number} */ o) => x.file.slice(o, Math.min(o + piece, x.size)).arrayBuffer();
+    const read = o => x.file.slice(o, Math.min(o + piece, x.size)).arrayBuffer();
     let off = x.off;
     let next = off < x.size ? read(off) : null;
     while (next) {
@@ -387,7 +355,7 @@ export class Files {
         buf = new Uint8Array(await next);
       } catch (e) {
         this.h.log('files: read failed', String(e));
-        return this.fail(x, 'err.read');
+        return this.fail(x, 'err.io');
       }
       const end = off + buf.length;
       next = end < x.size ? read(end) : null;

@@ -30,14 +30,12 @@ function el(tag, cls = '') {
 
 /** @param {string} key @param {() => void} fn @param {string} [cls] */
 function button(key, fn, cls = '') {
-  const b = /** @type {HTMLButtonElement} */ (el('button', cls));
+  const b = el('button', cls);
   b.type = 'button';
   setText(b, key);
   b.addEventListener('click', fn);
   return b;
 }
-
-/** @param {any} x */
 function row(x) {
   const li = el('li', 'msg file ' + (x.out ? 'mine' : 'theirs'));
   li.dataset.fid = x.id;
@@ -51,12 +49,12 @@ function row(x) {
   const info = el('span', 'fsize');
   info.textContent = ' ' + fmtSize(x.size) + (x.type ? ' · ' + x.type : '');
   name.append(info);
-  const img = /** @type {HTMLImageElement} */ (el('img', 'preview'));
+  const img = el('img', 'preview');
   img.alt = '';
-  const bar = /** @type {HTMLProgressElement} */ (el('progress'));
+  const bar = el('progress');
   const stat = el('p', 'fstat');
   const acts = el('div', 'actions');
-  const save = /** @type {HTMLAnchorElement} */ (el('a', 'save'));
+  const save = el('a', 'save');
   setText(save, 'file.save');
   const r = {
     li, img, bar, stat, save, at: 0,
@@ -102,7 +100,7 @@ function update(x, progress = false) {
     if (x.out) setText(r.stat, 'file.waiting', peer);
     else if (x.big) setText(r.stat, 'file.tooBig', fmtSize(memLimit));
     else setText(r.stat, 'file.offer', peer);
-  } else if (s === 'sending' || s === 'receiving') {
+  } else if (['sending', 'receiving', 'opening'].includes(s)) {
     const secs = (now - x.t0) / 1000, speed = secs > 0.2 ? (x.done - x.d0) / secs : 0;
     const left = speed ? Math.ceil((x.size - x.done) / speed) : 0;
     setText(r.stat, speed ? 'file.progress' : 'file.progress0', fmtSize(x.done), fmtSize(x.size),
@@ -112,14 +110,6 @@ function update(x, progress = false) {
   else if (s === 'cancelled') setText(r.stat, x.by === 'peer' ? 'file.cancelledBy' : 'file.cancelled', peer);
   else setText(r.stat, 'file.' + s, peer, fmtSize(x.size));
   r.stat.classList.toggle('error', s === 'failed');
-}
-
-/** showAll puts every transfer back in the (new) chat log. */
-function showAll() {
-  for (const x of files.list) {
-    update(x);
-    if (!rows.get(x).li.isConnected) els.log.append(rows.get(x).li);
-  }
 }
 
 /**
@@ -137,19 +127,19 @@ export function initFiles(f, peer) {
     send(els.fileIn.files);
     els.fileIn.value = '';
   });
-  els.call.addEventListener('dragover', (/** @type {DragEvent} */ e) => {
+  els.call.addEventListener('dragover', e => {
     if (files.open && e.dataTransfer && [...e.dataTransfer.types].includes('Files')) e.preventDefault();
   });
-  els.call.addEventListener('drop', (/** @type {DragEvent} */ e) => {
+  els.call.addEventListener('drop', e => {
     e.preventDefault();
     send(e.dataTransfer && e.dataTransfer.files);
   });
-  els.msg.addEventListener('paste', (/** @type {ClipboardEvent} */ e) => {
+  els.msg.addEventListener('paste', e => {
     const list = [...(e.clipboardData ? e.clipboardData.files : [])].filter((x) => x.type.startsWith('image/'));
     if (list.length) e.preventDefault(), send(list);
   });
   Object.assign(files.h, {
-    onNew(/** @type {any} */ x) {
+    onNew(x) {
       update(x);
       els.log.append(rows.get(x).li);
       els.log.scrollTop = els.log.scrollHeight;
@@ -157,7 +147,11 @@ export function initFiles(f, peer) {
     onChange: update,
     onAttach() {
       for (const [x, r] of rows) if (!files.list.includes(x)) r.li.remove(), rows.delete(x);
-      showAll();
+      // Back in the new call's (emptied) chat log.
+      for (const x of files.list) {
+        update(x);
+        if (!rows.get(x).li.isConnected) els.log.append(rows.get(x).li);
+      }
     },
   });
 }
