@@ -7,7 +7,7 @@ FUZZTIME  ?= 200000x
 # Fuzzers whose every input opens loopback connections run fewer inputs.
 FUZZTIME_NET ?= 20000x
 
-.PHONY: run build test lint fuzz bench screenshots nat-test clean
+.PHONY: run build test lint fuzz bench bench-files screenshots nat-test clean
 
 run:
 	$(GO) run ./cmd/p2pchat
@@ -53,6 +53,16 @@ bench:
 	$(GO) build -o bin/p2pchat ./cmd/p2pchat
 	$(GO) build -o bin/p2pchat-load ./cmd/p2pchat-load
 	BIN=bin ./cmd/p2pchat-load/bench.sh
+
+# File transfer throughput between two headless Chromiums on loopback: the
+# raw data channel, p2pchat's transfer (100 MiB and BENCH_BIG_MIB, 1 GiB by
+# default) and a PairDrop-style sender; a table, then one JSON line.
+# BENCH_REPS rounds of the 100 MiB runs. See docs/benchmarks.md.
+BENCH_REPS ?= 3
+BENCH_BIG_MIB ?= 1024
+bench-files:
+	P2PCHAT_BENCH_FILES=1 BENCH_REPS=$(BENCH_REPS) BENCH_BIG_MIB=$(BENCH_BIG_MIB) \
+	 $(GO) test -count=1 -timeout 30m -run '^TestBenchFiles$$' ./web/e2e
 
 # Browser calls between two network namespaces behind NAT routers: with
 # symmetric NATs only the embedded TURN relay connects them. Needs root,
