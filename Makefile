@@ -21,10 +21,10 @@ test:
 	 echo "*** WARNING: no Chromium found: the browser end-to-end tests (web/e2e) will be SKIPPED." \
 	      "Install it: apt-get install -y --no-install-recommends chromium" >&2
 	$(GO) vet ./...
+	@# The hub's tests (server/signaling) run on an in-memory connection;
+	@# server's run the protocol over every real transport (event loop,
+	@# goroutine per connection, TLS) in the same run.
 	$(GO) test -race -count=1 -timeout 20m ./...
-	@# The hub's tests once more over the other transport: a goroutine per
-	@# connection (coder/websocket), which serves TLS and non-Linux systems.
-	P2PCHAT_TEST_TRANSPORT=goroutine $(GO) test -race -count=1 ./server/signaling
 
 lint:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
@@ -49,7 +49,7 @@ fuzz:
 # load run of the real binary on loopback. See docs/benchmarks.md.
 BENCHTIME ?= 1s
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./server/signaling ./server/wsloop
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./server/signaling ./server/wsloop ./server
 	$(GO) build -o bin/p2pchat ./cmd/p2pchat
 	$(GO) build -o bin/p2pchat-load ./cmd/p2pchat-load
 	BIN=bin ./cmd/p2pchat-load/bench.sh

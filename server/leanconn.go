@@ -25,7 +25,7 @@ import (
 //     connection waiting for its next message holds no read buffer;
 //   - writes straight to the socket, except while corked by the writer
 //     goroutine, which then collects all the frames it has queued and sends
-//     them in one system call with Flush (signaling.Batcher). Batching is
+//     them in one system call with Flush (wspump.Batcher). Batching is
 //     also what keeps the tiny write buffer from splitting a frame in two
 //     system calls.
 //
@@ -109,7 +109,7 @@ func (c *leanConn) Read(p []byte) (int, error) {
 }
 
 // WaitReadable returns once the next message has started to arrive
-// (signaling.IdleWaiter). The reader goroutine waits here, between
+// (wspump.IdleWaiter). The reader goroutine waits here, between
 // messages, rather than deep inside coder/websocket's frame reader: its
 // stack is then shallow enough for the garbage collector to shrink it, and
 // no read buffer is held. For connections that are not sockets it returns

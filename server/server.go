@@ -20,6 +20,7 @@ import (
 
 	"github.com/p2pchat/p2pchat/server/signaling"
 	"github.com/p2pchat/p2pchat/server/wsloop"
+	"github.com/p2pchat/p2pchat/server/wspump"
 	"github.com/p2pchat/p2pchat/web"
 )
 
@@ -103,7 +104,7 @@ func (s *Server) eventLoop() *wsloop.Loop {
 		if s.cfg.NoEventLoop {
 			return
 		}
-		loop, err := wsloop.New(s.hub.LoopConfig(), s.log)
+		loop, err := wsloop.New(loopConfig(s.hub.Config()), s.log)
 		if err != nil {
 			s.log.Warn("event loop unavailable; serving a goroutine per connection", "err", err)
 			return
@@ -161,7 +162,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	var batch signaling.Batcher
+	var batch wspump.Batcher
 	if lw.conn != nil {
 		batch = lw.conn
 	}
@@ -170,7 +171,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// an idle connection would otherwise hold. The request's context ends
 	// with the handler, so the connection runs on its own; Shutdown closes
 	// it.
-	go s.hub.ServeBatched(context.Background(), conn, batch, remote, release)
+	go servePump(s.hub, conn, batch, remote, release)
 }
 
 // serveLoop hands a plain-TCP WebSocket to the event loop. The handler
@@ -182,7 +183,7 @@ func (s *Server) serveLoop(loop *wsloop.Loop, w http.ResponseWriter, r *http.Req
 		s.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	if err := s.hub.ServeLoop(loop, nc, pending, remote, release); err != nil {
+	if err := attachLoop(s.hub, loop, nc, pending, remote, release); err != nil {
 		s.log.Warn("event loop refused a connection", "remote", remote, "err", err)
 	}
 }

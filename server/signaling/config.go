@@ -56,7 +56,10 @@ type ICEProvider interface {
 	LoginServers(name string) json.RawMessage
 }
 
-// Config holds the hub's limits. Zero fields take the defaults above.
+// Config holds the hub's limits, and the per-connection limits the
+// transports in front of it apply (ReadLimit, WriteTimeout, PingInterval;
+// see Hub.Config). Zero numeric fields take the defaults above, but a zero
+// Presence is off: DefaultConfig, what p2pchat runs with, turns it on.
 type Config struct {
 	// ReadLimit is the largest accepted frame in bytes; a larger one
 	// closes that connection with status 1009.

@@ -1,19 +1,20 @@
 package signaling
 
-// Conn is the hub's view of one WebSocket connection: a way to deliver a
-// message and to close. The hub calls it while holding its lock, so no
-// method may block or wait for the network.
+// Conn is the hub's view of one connection: a way to deliver a message
+// and to close. The hub calls it while holding its lock, so no method may
+// block or wait for the network; a non-blocking system call (an event
+// loop's wake-up write) is all a method may do.
 //
-// Two transports implement it: wsloop.Conn (server/wsloop), which serves
-// plain TCP connections from one event loop, and wsConn here, a goroutine
-// per connection over coder/websocket, for TLS and for systems without
-// epoll. Either one feeds the client's messages to Client.OnMessage and
-// reports its end to Client.OnClose.
+// The transports implement it from outside this package (the server wires
+// them up): an epoll event loop for plain TCP on Linux (server/wsloop) and
+// a goroutine per connection over coder/websocket (server/wspump). Either
+// one feeds the client's messages to Client.OnMessage and reports its end
+// to Client.OnClose.
 type Conn interface {
-	// Send queues one text message. It returns how many messages are
-	// still waiting for the socket, 0 if it was written at once, or -1
-	// if the connection is closing and msg was dropped. msg is not used
-	// after Send returns, so the hub can encode into reused buffers.
+	// Send queues one text message. It returns how many messages wait
+	// for the socket, this one included (so at least 1), or -1 if the
+	// connection is closing and msg was dropped. msg is not used after
+	// Send returns, so the hub can encode into reused buffers.
 	Send(msg []byte) int
 	// Close starts the closing handshake with a status code and reason.
 	Close(code int, reason string)
@@ -24,6 +25,5 @@ type Conn interface {
 // Close status codes the hub sends.
 const (
 	statusGoingAway       = 1001
-	statusInvalidData     = 1007
 	statusPolicyViolation = 1008
 )

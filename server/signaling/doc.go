@@ -15,24 +15,21 @@
 // # Concurrency
 //
 // The Hub owns the name registry, the call pairs and the presence state,
-// all under one mutex. No I/O happens while it is held: delivery is
-// Conn.Send, a non-blocking hand-over to the target's bounded output. A
-// client with more than SendQueue messages waiting is cut off, so a peer
-// that stops reading never blocks anyone else.
+// all under one mutex. Nothing under it blocks or waits for the network:
+// delivery is Conn.Send, a non-blocking hand-over to the target's bounded
+// output (at most a non-blocking system call, when a transport wakes its
+// event loop). A client with more than SendQueue messages waiting is cut
+// off, so a peer that stops reading never blocks anyone else.
 //
-// The hub sees a connection only through Conn (conn.go); the transport
-// behind it calls Client.OnMessage for each message, one at a time, and
-// Client.OnClose once. There are two:
+// # Transports
 //
-//   - server/wsloop, one epoll event loop for all plain-TCP connections on
-//     Linux: no goroutine per connection, and the loop is the only writer
-//     of its sockets (Hub.ServeLoop);
-//   - wsConn (wsconn.go), coder/websocket with a reader goroutine per
-//     connection (Hub.Serve) and a writer goroutine only while its queue is
-//     non-empty, which takes the whole queue and writes it (as one system
-//     call when the connection is a Batcher). Keep-alive pings run from a
-//     per-connection timer. A connection that is an IdleWaiter lets the
-//     reader wait between messages on a shallow stack and without buffers;
-//     see batch.go and server/leanconn.go. TLS connections and systems
-//     without epoll use this one.
+// This package knows nothing of HTTP, WebSockets or sockets. The hub sees
+// a connection only through Conn (conn.go); whatever carries it registers
+// it with Hub.Open and then calls Client.OnMessage for each message, one
+// at a time, and Client.OnClose once. The server package adapts its two
+// transports to that from outside: server/wsloop, one epoll event loop for
+// plain-TCP connections on Linux, and server/wspump, a goroutine per
+// connection over coder/websocket for TLS and systems without epoll. The
+// tests here drive the hub through an in-memory Conn; the server's tests
+// run the same protocol over both real transports.
 package signaling

@@ -5,20 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"go.uber.org/goleak"
-
-	"github.com/p2pchat/p2pchat/server/wsloop"
 )
 
 func TestMain(m *testing.M) {
@@ -30,93 +24,178 @@ func testLog() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// testTransport is the transport startHub serves with: the event loop
-// (server/wsloop), as the server does on Linux, or, with
-// P2PCHAT_TEST_TRANSPORT=goroutine, coder/websocket with a goroutine per
-// connection, as for TLS. `make test` runs this package's tests with both.
-var testTransport = os.Getenv("P2PCHAT_TEST_TRANSPORT")
-
-// startHub serves a hub over real WebSockets on 127.0.0.1 and returns its
-// ws:// URL. Everything is torn down, and waited for, at test cleanup.
-func startHub(t testing.TB, cfg Config) (*Hub, string) {
+// startHub starts a hub whose connections are in memory (fakeConn), and
+// returns it twice: as the hub, and as what dial and login connect to.
+// The same protocol runs over both real transports in the server
+// package's tests. Everything is torn down, and waited for, at cleanup.
+func startHub(t testing.TB, cfg Config) (*Hub, *Hub) {
 	t.Helper()
 	if cfg.ICE == nil {
 		cfg.ICE = StaticICE{}
 	}
 	hub := NewHub(cfg, testLog())
-	var handler http.HandlerFunc
-	switch testTransport {
-	case "goroutine":
-		handler = func(w http.ResponseWriter, r *http.Request) {
-			conn, err := websocket.Accept(w, r, nil)
-			if err != nil {
-				return
-			}
-			hub.Serve(r.Context(), conn, r.RemoteAddr)
-		}
-	case "":
-		loop, err := wsloop.New(hub.LoopConfig(), testLog())
-		if err != nil {
-			t.Fatalf("starting the event loop: %v", err)
-		}
-		t.Cleanup(loop.Close) // runs after the hub's shutdown below
-		handler = func(w http.ResponseWriter, r *http.Request) {
-			nc, pending, err := wsloop.Accept(w, r, nil)
-			if err != nil {
-				return
-			}
-			if err := hub.ServeLoop(loop, nc, pending, r.RemoteAddr, nil); err != nil {
-				t.Errorf("attaching a connection: %v", err)
-			}
-		}
-	default:
-		t.Fatalf("P2PCHAT_TEST_TRANSPORT=%q: want goroutine or nothing", testTransport)
-	}
-	srv := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		hub.Shutdown(ctx)
-		srv.Close()
 	})
-	return hub, "ws" + strings.TrimPrefix(srv.URL, "http")
+	return hub, hub
 }
 
-// client is a real WebSocket test client.
+// fakeConn is an in-memory Conn with a transport's guarantees: the
+// client's messages reach OnMessage one at a time, OnClose comes once and
+// after the last of them, Close delivers what was queued before the close
+// and CloseNow drops it. Its queue is unbounded; the hub's limit is what
+// cuts a client off.
+type fakeConn struct {
+	mu     sync.Mutex
+	queue  [][]byte
+	closed bool // Close or CloseNow was called
+	code   int  // the close status; 1006 (abnormal) for CloseNow
+	ready  chan struct{}
+
+	serve sync.Mutex // held by OnMessage and OnClose calls
+	cl    *Client
+	ended bool // OnClose was called; guarded by serve
+}
+
+// statusAbnormal is what a peer sees when a connection ends without a
+// close frame.
+const statusAbnormal = 1006
+
+func newFakeConn() *fakeConn { return &fakeConn{ready: make(chan struct{}, 1)} }
+
+func (f *fakeConn) signal() {
+	select {
+	case f.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (f *fakeConn) Send(msg []byte) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return -1
+	}
+	f.queue = append(f.queue, bytes.Clone(msg)) // Send must not keep msg
+	f.signal()
+	return len(f.queue)
+}
+
+func (f *fakeConn) Close(code int, reason string) { f.end(code, &closeError{code, reason}, false) }
+
+func (f *fakeConn) CloseNow() { f.end(statusAbnormal, errors.New("connection dropped"), true) }
+
+// end marks the connection closed and, as a transport does once the
+// socket is gone, tells the client on another goroutine.
+func (f *fakeConn) end(code int, err error, drop bool) {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return
+	}
+	f.closed, f.code = true, code
+	if drop {
+		f.queue = nil
+	}
+	f.signal()
+	f.mu.Unlock()
+	go f.finish(err)
+}
+
+func (f *fakeConn) finish(err error) {
+	f.serve.Lock()
+	defer f.serve.Unlock()
+	if f.ended || f.cl == nil {
+		return
+	}
+	f.ended = true
+	f.cl.OnClose(err)
+}
+
+// deliver hands one message from the peer to the client, unless the
+// connection is closing; it reports whether it did.
+func (f *fakeConn) deliver(data []byte) bool {
+	f.serve.Lock()
+	defer f.serve.Unlock()
+	f.mu.Lock()
+	closed := f.closed
+	f.mu.Unlock()
+	if closed || f.ended || f.cl == nil {
+		return false
+	}
+	f.cl.OnMessage(data)
+	return true
+}
+
+// next waits up to d for the next message; once the queue is drained
+// after a close, it returns the close status.
+func (f *fakeConn) next(d time.Duration) ([]byte, int, error) {
+	timeout := time.After(d)
+	for {
+		f.mu.Lock()
+		if len(f.queue) > 0 {
+			msg := f.queue[0]
+			f.queue = f.queue[1:]
+			f.mu.Unlock()
+			return msg, 0, nil
+		}
+		closed, code := f.closed, f.code
+		f.mu.Unlock()
+		if closed {
+			return nil, code, fmt.Errorf("connection closed with status %d", code)
+		}
+		select {
+		case <-f.ready:
+		case <-timeout:
+			return nil, 0, errors.New("timed out")
+		}
+	}
+}
+
+// closeError is what OnClose is told after Close.
+type closeError struct {
+	code   int
+	reason string
+}
+
+func (e *closeError) Error() string {
+	return fmt.Sprintf("closed with status %d: %s", e.code, e.reason)
+}
+
+// client is a test client on a fakeConn.
 type client struct {
 	t    testing.TB
-	conn *websocket.Conn
+	conn *fakeConn
 	name string
 }
 
 const recvTimeout = 5 * time.Second
 
 // dial connects and consumes the hello greeting.
-func dial(t testing.TB, url string) *client {
+func dial(t testing.TB, h *Hub) *client {
 	t.Helper()
-	c := dialRaw(t, url)
+	c := dialRaw(t, h)
 	c.expect("hello")
 	return c
 }
 
 // dialRaw connects without reading anything.
-func dialRaw(t testing.TB, url string) *client {
+func dialRaw(t testing.TB, h *Hub) *client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), recvTimeout)
-	defer cancel()
-	conn, _, err := websocket.Dial(ctx, url, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
-	conn.SetReadLimit(4 << 20)
-	t.Cleanup(func() { conn.CloseNow() })
-	return &client{t: t, conn: conn}
+	f := newFakeConn()
+	f.serve.Lock() // no close may reach the client before it is known
+	f.cl = h.Open(f, "test", nil)
+	f.serve.Unlock()
+	t.Cleanup(f.CloseNow)
+	return &client{t: t, conn: f}
 }
 
 // login dials and logs in as name (without presence).
-func login(t testing.TB, url, name string) *client {
+func login(t testing.TB, h *Hub, name string) *client {
 	t.Helper()
-	c := dial(t, url)
+	c := dial(t, h)
 	c.send(map[string]any{"type": "login", "name": name})
 	if m := c.expect("login"); m["success"] != true {
 		t.Fatalf("login %q refused: %v", name, m)
@@ -125,12 +204,13 @@ func login(t testing.TB, url, name string) *client {
 	return c
 }
 
+// trySendRaw delivers data and reports whether the connection took it.
+func (c *client) trySendRaw(data string) bool { return c.conn.deliver([]byte(data)) }
+
 func (c *client) sendRaw(data string) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), recvTimeout)
-	defer cancel()
-	if err := c.conn.Write(ctx, websocket.MessageText, []byte(data)); err != nil {
-		c.t.Fatalf("%s: write: %v", c.name, err)
+	if !c.trySendRaw(data) {
+		c.t.Fatalf("%s: send on a closed connection", c.name)
 	}
 }
 
@@ -154,9 +234,7 @@ func (c *client) recv() map[string]any {
 }
 
 func (c *client) tryRecv(d time.Duration) (map[string]any, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	_, data, err := c.conn.Read(ctx)
+	data, _, err := c.conn.next(d)
 	if err != nil {
 		return nil, err
 	}
@@ -190,27 +268,23 @@ func (c *client) expectError(code string) map[string]any {
 	return m
 }
 
-// expectClosed waits for the server to close the connection and returns
-// the close status.
-func (c *client) expectClosed() websocket.StatusCode {
+// expectClosed waits for the hub to close the connection, reading what
+// is still queued, and returns the close status.
+func (c *client) expectClosed() int {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	for {
-		_, _, err := c.conn.Read(ctx)
+		_, code, err := c.conn.next(10 * time.Second)
 		if err != nil {
-			if ctx.Err() != nil {
-				c.t.Fatalf("%s: connection not closed within 10s", c.name)
+			if code == 0 {
+				c.t.Fatalf("%s: connection not closed: %v", c.name, err)
 			}
-			return websocket.CloseStatus(err)
+			return code
 		}
 	}
 }
 
 // sync proves that nothing is queued for c: it sends a probe the server
 // answers with an error, and checks that this answer is the next message.
-// (A read timeout cannot be used for that: coder/websocket closes the
-// connection when a read's context expires.)
 func (c *client) sync() {
 	c.t.Helper()
 	c.send(map[string]any{"type": "sync-probe"})

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
-
-	"github.com/coder/websocket"
 )
 
 // helloText is the compat "message" of the hello greeting.
@@ -19,7 +17,7 @@ const helloText = "Hello world"
 
 // Hub is the registry of connections and names, the call pairs between
 // them, and the presence state. One mutex guards all of it; nothing under
-// the lock blocks or does I/O.
+// the lock blocks or waits for the network (see Conn).
 type Hub struct {
 	cfg   Config
 	log   *slog.Logger
@@ -53,6 +51,10 @@ func NewHub(cfg Config, log *slog.Logger) *Hub {
 	return h
 }
 
+// Config returns the hub's configuration, defaults filled in. The
+// transports in front of the hub take their limits from it.
+func (h *Hub) Config() Config { return h.cfg }
+
 // Stats returns the hub's live counters.
 func (h *Hub) Stats() *Stats { return &h.stats }
 
@@ -63,38 +65,11 @@ func (h *Hub) Online() int {
 	return len(h.byName)
 }
 
-// Serve runs one coder/websocket connection until it closes: it greets
-// the client, reads and dispatches its messages, and releases everything
-// the connection held when it ends. remote is the client's address, for
-// logs.
-func (h *Hub) Serve(ctx context.Context, conn *websocket.Conn, remote string) {
-	h.ServeBatched(ctx, conn, nil, remote, nil)
-}
-
-// ServeBatched is Serve for a connection whose socket can batch writes
-// (see Batcher); b may be nil. done, if not nil, is called once the
-// connection is gone.
-//
-// Setup and teardown are separate functions so that this frame, which
-// stays on the stack for the connection's life, is small: an idle
-// connection's goroutine then parks on a stack shallow enough for the
-// garbage collector to shrink (see IdleWaiter).
-func (h *Hub) ServeBatched(ctx context.Context, conn *websocket.Conn, b Batcher, remote string, done func()) {
-	conn.SetReadLimit(h.cfg.ReadLimit)
-	w := &wsConn{conn: conn, cfg: &h.cfg, batch: b}
-	c := h.Open(w, remote, done)
-	if c == nil {
-		return
-	}
-	w.startPing()
-	err := w.readLoop(ctx, c)
-	c.OnClose(err)
-}
-
-// Open registers a new connection and greets it. It returns nil, after
-// starting the connection's close with status 1001 and calling done, when
-// the hub is shutting down. done, if not nil, is called once the client
-// is gone.
+// Open registers a new connection and greets it. The transport behind
+// conn then calls the Client's OnMessage for each message, one at a time,
+// and its OnClose once. Open returns nil, after starting the connection's
+// close with status 1001 and calling done, when the hub is shutting down.
+// done, if not nil, is called once the client is gone.
 func (h *Hub) Open(conn Conn, remote string, done func()) *Client {
 	c := &Client{hub: h, conn: conn, id: h.nextID.Add(1), remote: remote, done: done}
 	if !h.add(c) {

@@ -1,13 +1,10 @@
 package signaling
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // Benchmarks of the hot paths, named for benchstat:
@@ -129,35 +126,6 @@ func BenchmarkPresenceFanout(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(subs), "ns/subscriber")
-		})
-	}
-}
-
-// BenchmarkRelayWebSocket is the whole path of one relay over loopback
-// WebSockets: client write, server read, parse, route, enqueue, server
-// write, client read. It includes the kernel's share, which dominates.
-func BenchmarkRelayWebSocket(b *testing.B) {
-	_, url := startHub(b, Config{MsgRate: -1})
-	alice, bob := login(b, url, "alice"), login(b, url, "bob")
-	alice.sendRaw(`{"type":"offer","name":"bob","offer":{}}`)
-	bob.expect("offer")
-	ctx := context.Background()
-	for _, bm := range []struct{ name, msg string }{
-		{"type=offer/bytes=" + strconv.Itoa(len(benchOffer)), benchOffer},
-		{"type=candidate/bytes=" + strconv.Itoa(len(benchCandidate)), benchCandidate},
-	} {
-		b.Run(bm.name, func(b *testing.B) {
-			msg := []byte(bm.msg)
-			b.SetBytes(int64(len(msg)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := alice.conn.Write(ctx, websocket.MessageText, msg); err != nil {
-					b.Fatal(err)
-				}
-				if _, _, err := bob.conn.Read(ctx); err != nil {
-					b.Fatal(err)
-				}
-			}
 		})
 	}
 }

@@ -12,9 +12,9 @@ import (
 
 // loginPresence dials and logs in asking for the online list, and returns
 // the first (full) presence message.
-func loginPresence(t *testing.T, url, name string) (*client, map[string]any) {
+func loginPresence(t *testing.T, hub *Hub, name string) (*client, map[string]any) {
 	t.Helper()
-	c := dial(t, url)
+	c := dial(t, hub)
 	c.name = name
 	c.send(map[string]any{"type": "login", "name": name, "presence": true})
 	if m := c.expect("login"); m["success"] != true {
@@ -34,11 +34,11 @@ func users(m map[string]any) []any {
 
 func TestPresenceListAndCoalescedChanges(t *testing.T) {
 	t.Parallel()
-	_, url := startHub(t, Config{Presence: true, PresenceInterval: 50 * time.Millisecond})
-	login(t, url, "bob") // no presence asked: gets none
+	hub, _ := startHub(t, Config{Presence: true, PresenceInterval: 50 * time.Millisecond})
+	login(t, hub, "bob") // no presence asked: gets none
 	time.Sleep(150 * time.Millisecond)
 
-	alice, first := loginPresence(t, url, "alice")
+	alice, first := loginPresence(t, hub, "alice")
 	if got := users(first); !reflect.DeepEqual(got, []any{"bob"}) || first["online"] != 1.0 {
 		t.Fatalf("first list %v, want [bob] (as of the last flush)", first)
 	}
@@ -48,9 +48,9 @@ func TestPresenceListAndCoalescedChanges(t *testing.T) {
 
 	// Logins and logouts settle into a consistent view.
 	view := map[any]bool{"bob": true, "alice": true}
-	carol := login(t, url, "carol")
-	login(t, url, "dave")
-	flash := login(t, url, "flash")
+	carol := login(t, hub, "carol")
+	login(t, hub, "dave")
+	flash := login(t, hub, "flash")
 	flash.conn.CloseNow()
 	carol.conn.CloseNow()
 	deadline := time.Now().Add(5 * time.Second)
@@ -121,12 +121,12 @@ func TestPresenceCoalescesWithinInterval(t *testing.T) {
 
 func TestPresenceTruncatedAboveMax(t *testing.T) {
 	t.Parallel()
-	_, url := startHub(t, Config{Presence: true, PresenceInterval: 20 * time.Millisecond, PresenceMax: 2})
-	a := login(t, url, "a")
-	login(t, url, "b")
-	c := login(t, url, "c")
+	hub, _ := startHub(t, Config{Presence: true, PresenceInterval: 20 * time.Millisecond, PresenceMax: 2})
+	a := login(t, hub, "a")
+	login(t, hub, "b")
+	c := login(t, hub, "c")
 	time.Sleep(100 * time.Millisecond)
-	watcher, first := loginPresence(t, url, "watcher")
+	watcher, first := loginPresence(t, hub, "watcher")
 	if first["truncated"] != true || first["online"] != 3.0 || len(users(first)) != 0 {
 		t.Fatalf("got %v, want truncated count-only list", first)
 	}

@@ -12,9 +12,9 @@ import (
 
 // loginToken logs in as name, presenting tok if not empty, and returns
 // the reply.
-func loginToken(t *testing.T, url, name, tok string) (*client, map[string]any) {
+func loginToken(t *testing.T, hub *Hub, name, tok string) (*client, map[string]any) {
 	t.Helper()
-	c := dial(t, url)
+	c := dial(t, hub)
 	c.name = name
 	m := map[string]any{"type": "login", "name": name}
 	if tok != "" {
@@ -39,10 +39,10 @@ func tokenOf(t *testing.T, m map[string]any) string {
 // 128 random bits; refused logins carry none.
 func TestSessionTokenIssued(t *testing.T) {
 	t.Parallel()
-	_, url := startHub(t, Config{})
+	hub, _ := startHub(t, Config{})
 	seen := map[string]bool{}
 	for i := range 5 {
-		_, m := loginToken(t, url, fmt.Sprintf("user%d", i), "")
+		_, m := loginToken(t, hub, fmt.Sprintf("user%d", i), "")
 		tok := tokenOf(t, m)
 		if seen[tok] {
 			t.Fatalf("token %q issued twice", tok)
@@ -52,7 +52,7 @@ func TestSessionTokenIssued(t *testing.T) {
 			t.Errorf("a login without a token says resumed: %v", m)
 		}
 	}
-	_, m := loginToken(t, url, "user0", "")
+	_, m := loginToken(t, hub, "user0", "")
 	if m["success"] != false || m["code"] != CodeNameTaken || m["token"] != nil {
 		t.Errorf("taken name: got %v, want name-taken without a token", m)
 	}
@@ -65,10 +65,10 @@ func TestSessionTokenIssued(t *testing.T) {
 // the peer never sees the name leave.
 func TestSessionResumeTakesOverHeldConnection(t *testing.T) {
 	t.Parallel()
-	hub, url := startHub(t, Config{Presence: true, PresenceInterval: 20 * time.Millisecond})
-	old, m := loginToken(t, url, "alice", "")
+	hub, _ := startHub(t, Config{Presence: true, PresenceInterval: 20 * time.Millisecond})
+	old, m := loginToken(t, hub, "alice", "")
 	tok := tokenOf(t, m)
-	bob, _ := loginPresence(t, url, "bob")
+	bob, _ := loginPresence(t, hub, "bob")
 	old.send(map[string]any{"type": "offer", "name": "bob", "offer": map[string]any{"sdp": "x"}})
 	var skipped []map[string]any // bob's presence messages
 	until := func(typ string) map[string]any {
@@ -88,7 +88,7 @@ func TestSessionResumeTakesOverHeldConnection(t *testing.T) {
 		t.Fatalf("bob got %v", m)
 	}
 
-	alice, m := loginToken(t, url, "alice", tok)
+	alice, m := loginToken(t, hub, "alice", tok)
 	tok2 := tokenOf(t, m)
 	if m["resumed"] != true || tok2 == tok {
 		t.Fatalf("resume reply %v: want resumed with a new token", m)
@@ -114,7 +114,7 @@ func TestSessionResumeTakesOverHeldConnection(t *testing.T) {
 	}
 	// Presence never showed alice leaving. A later change is published
 	// after any diff mentioning her would have been.
-	login(t, url, "carol")
+	login(t, hub, "carol")
 	for {
 		m, err := bob.tryRecv(recvTimeout)
 		if err != nil || m["type"] != "presence" {
@@ -143,24 +143,24 @@ func TestSessionResumeTakesOverHeldConnection(t *testing.T) {
 // login of the name (here: a resume, which issues a new token).
 func TestSessionStolenToken(t *testing.T) {
 	t.Parallel()
-	hub, url := startHub(t, Config{})
-	_, m := loginToken(t, url, "alice", "")
+	hub, _ := startHub(t, Config{})
+	_, m := loginToken(t, hub, "alice", "")
 	tok := tokenOf(t, m)
 	wrong := base64.RawURLEncoding.EncodeToString(make([]byte, 16))
 	for _, bad := range []string{"", wrong, "not a token", tok + "A", tok[:len(tok)-1]} {
-		_, m := loginToken(t, url, "alice", bad)
+		_, m := loginToken(t, hub, "alice", bad)
 		if m["success"] != false || m["code"] != CodeNameTaken {
 			t.Errorf("token %q: got %v, want name-taken", bad, m)
 		}
 	}
-	_, m = loginToken(t, url, "alice", tok) // the owner resumes: tok dies
+	_, m = loginToken(t, hub, "alice", tok) // the owner resumes: tok dies
 	tokenOf(t, m)
-	_, m = loginToken(t, url, "alice", tok)
+	_, m = loginToken(t, hub, "alice", tok)
 	if m["success"] != false || m["code"] != CodeNameTaken {
 		t.Errorf("a used token: got %v, want name-taken", m)
 	}
 	// The token is no key to other names.
-	_, m = loginToken(t, url, "bob", tok)
+	_, m = loginToken(t, hub, "bob", tok)
 	if m["success"] != true || m["resumed"] != nil {
 		t.Errorf("alice's token for bob: got %v, want a plain login", m)
 	}

@@ -15,12 +15,16 @@
 //   - one goroutine waits in epoll_wait, reads whatever a readable socket
 //     has into one shared buffer, decodes the frames in place and calls
 //     the connection's Handler for each message;
-//   - Send writes the frame at once with a non-blocking write when nothing
-//     is waiting before it, so relaying a message from one peer to another
-//     is one read and one write on the loop goroutine. Whatever the socket
-//     does not take stays queued on the Conn and goes out when epoll says
-//     the socket is writable; a queue that makes no progress for the write
-//     timeout ends the connection;
+//   - Send never writes: it appends the frame to the Conn's output and
+//     puts the Conn on the loop's list to flush (waking the loop, with one
+//     byte down a pipe, only if it is asleep). After each batch of events
+//     the loop writes every listed Conn's output with one non-blocking
+//     write, so relaying a message from one peer to another is one read
+//     and one write on the loop goroutine, and several messages to one
+//     peer go out in one system call. Whatever the socket does not take
+//     stays queued and goes out when epoll says the socket is writable; a
+//     queue that makes no progress for the write timeout ends the
+//     connection;
 //   - keep-alive pings, the write timeout and the closing handshake's
 //     deadline are checked by the loop on a coarse tick, not by a timer per
 //     connection.

@@ -1,4 +1,4 @@
-package signaling
+package wspump
 
 import (
 	"bytes"
@@ -11,12 +11,13 @@ import (
 	"github.com/coder/websocket"
 )
 
-// wsConn serves one connection with coder/websocket: a reader goroutine
-// for the connection's life (Hub.Serve), and a writer goroutine only while
-// its queue is non-empty.
-type wsConn struct {
+// Conn is one connection served by Serve: a reader goroutine for the
+// connection's life, and a writer goroutine only while its queue is
+// non-empty. Send, Close and CloseNow may be called from any goroutine and
+// never block.
+type Conn struct {
 	conn *websocket.Conn
-	cfg  *Config
+	cfg  Config
 
 	// Outgoing queue, guarded by qmu.
 	qmu      sync.Mutex
@@ -30,8 +31,10 @@ type wsConn struct {
 	batch Batcher // nil: one write (and system call) per message
 }
 
-// Send queues msg and starts a writer if none runs.
-func (w *wsConn) Send(msg []byte) int {
+// Send queues a copy of msg and starts a writer if none runs. It returns
+// how many messages wait for the socket, this one included, or -1 if the
+// connection is closing and msg was dropped.
+func (w *Conn) Send(msg []byte) int {
 	w.qmu.Lock()
 	defer w.qmu.Unlock()
 	if w.dead {
@@ -47,20 +50,20 @@ func (w *wsConn) Send(msg []byte) int {
 
 // Close runs coder/websocket's closing handshake on its own goroutine: it
 // waits for the peer's answer, which the reader goroutine reads.
-func (w *wsConn) Close(code int, reason string) {
+func (w *Conn) Close(code int, reason string) {
 	go w.conn.Close(websocket.StatusCode(code), reason)
 }
 
 // CloseNow stops sends and pings and drops the connection. The socket is
 // closed on another goroutine: coder/websocket waits there for a write in
 // progress to fail.
-func (w *wsConn) CloseNow() {
+func (w *Conn) CloseNow() {
 	w.markDead()
 	go w.conn.CloseNow()
 }
 
 // writeLoop drains the queue, then exits, so idle clients hold no writer.
-func (w *wsConn) writeLoop() {
+func (w *Conn) writeLoop() {
 	for {
 		w.qmu.Lock()
 		w.inflight = 0
@@ -88,7 +91,7 @@ func (w *wsConn) writeLoop() {
 }
 
 // markDead stops further sends and pings.
-func (w *wsConn) markDead() {
+func (w *Conn) markDead() {
 	w.qmu.Lock()
 	w.dead = true
 	w.queue = nil
@@ -99,7 +102,7 @@ func (w *wsConn) markDead() {
 }
 
 // startPing schedules the first keep-alive ping.
-func (w *wsConn) startPing() {
+func (w *Conn) startPing() {
 	w.qmu.Lock()
 	defer w.qmu.Unlock()
 	if !w.dead {
@@ -110,7 +113,7 @@ func (w *wsConn) startPing() {
 // ping sends one keep-alive ping and schedules the next. A peer that does
 // not answer within the ping interval is dropped; there is no point in a
 // close handshake with a peer that does not answer.
-func (w *wsConn) ping() {
+func (w *Conn) ping() {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.PingInterval)
 	err := w.conn.Ping(ctx)
 	cancel()
@@ -134,7 +137,7 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // waits in IdleWaiter, if the connection has one, on a shallow stack; the
 // work for one message is in readMessage so that its larger frame is gone
 // while the connection idles.
-func (w *wsConn) readLoop(ctx context.Context, c *Client) error {
+func (w *Conn) readLoop(ctx context.Context, h Handler) error {
 	idle, _ := w.batch.(IdleWaiter)
 	for {
 		if idle != nil {
@@ -142,14 +145,14 @@ func (w *wsConn) readLoop(ctx context.Context, c *Client) error {
 				return err
 			}
 		}
-		if err := w.readMessage(ctx, c); err != nil {
+		if err := w.readMessage(ctx, h); err != nil {
 			return err
 		}
 	}
 }
 
-// readMessage reads one message and hands it to c.
-func (w *wsConn) readMessage(ctx context.Context, c *Client) error {
+// readMessage reads one message and hands it to h.
+func (w *Conn) readMessage(ctx context.Context, h Handler) error {
 	typ, r, err := w.conn.Reader(ctx)
 	if err != nil {
 		return err
@@ -167,9 +170,13 @@ func (w *wsConn) readMessage(ctx context.Context, c *Client) error {
 		_ = w.conn.Close(statusInvalidData, "text message is not UTF-8")
 		return errNotUTF8
 	}
-	c.OnMessage(buf.Bytes())
+	h.OnMessage(buf.Bytes())
 	return nil
 }
+
+// statusInvalidData is the close status for a text message that is not
+// UTF-8 (RFC 6455 7.4.1).
+const statusInvalidData = 1007
 
 // errNotUTF8 ends a connection that sent a text message that is not UTF-8.
 var errNotUTF8 = errors.New("text message is not UTF-8")

@@ -1,4 +1,4 @@
-package signaling
+package server
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/p2pchat/p2pchat/server/signaling"
 )
 
 // TestSlowConsumerAmongManyMemoryBounded floods one client that never
@@ -21,6 +23,12 @@ import (
 //
 // Not parallel: it samples the heap, which other tests would disturb.
 func TestSlowConsumerAmongManyMemoryBounded(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { slowConsumerAmongMany(t, tr.start) })
+	}
+}
+
+func slowConsumerAmongMany(t *testing.T, start func(testing.TB, Config) *e2eServer) {
 	const (
 		pairs     = 8
 		perPair   = 300
@@ -28,15 +36,16 @@ func TestSlowConsumerAmongManyMemoryBounded(t *testing.T) {
 		chunk     = 16 << 10
 		floodMsgs = 4000 // 64 MiB sent at the slow client in all
 	)
-	hub, url := startHub(t, Config{MsgRate: -1, SendQueue: queue, WriteTimeout: 2 * time.Second})
-	slow := login(t, url, "slow") // never reads from now on
-	flooder := login(t, url, "flooder")
+	srv := start(t, Config{Signaling: signaling.Config{MsgRate: -1, SendQueue: queue, WriteTimeout: 2 * time.Second}})
+	hub := srv.Hub()
+	slow := srv.login(t, "slow") // never reads from now on
+	flooder := srv.login(t, "flooder")
 	flooder.send(map[string]any{"type": "offer", "name": "slow"})
 
-	type pair struct{ a, b *client }
+	type pair struct{ a, b *wsClient }
 	ps := make([]pair, pairs)
 	for i := range ps {
-		ps[i] = pair{login(t, url, fmt.Sprintf("a%d", i)), login(t, url, fmt.Sprintf("b%d", i))}
+		ps[i] = pair{srv.login(t, fmt.Sprintf("a%d", i)), srv.login(t, fmt.Sprintf("b%d", i))}
 		ps[i].a.send(map[string]any{"type": "offer", "name": ps[i].b.name})
 		ps[i].b.expect("offer")
 	}

@@ -1,4 +1,4 @@
-package signaling
+package wspump
 
 import (
 	"context"
@@ -34,7 +34,7 @@ type IdleWaiter interface {
 // writeAll writes msgs in order. Without a Batcher each message is one
 // write with its own timeout; with one, the messages are collected and
 // sent at once. An error leaves the connection unusable.
-func (w *wsConn) writeAll(msgs [][]byte) error {
+func (w *Conn) writeAll(msgs [][]byte) error {
 	if w.batch == nil {
 		for _, msg := range msgs {
 			ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
