@@ -13,7 +13,7 @@ export class PeerLink {
    * first), iceServers, relayOnly (test switch: TURN only), signal(msg)
    * (to the peer via the server), onOpen, onData(msg), onClose (chat
    * channel), onHealth('unstable'|'ok'|'failed'), onStable (a negotiation
-   * completed), log.
+   * completed), freshIce() (a promise of new iceServers, or null), log.
    * @param {any} o
    */
   constructor(o) {
@@ -140,18 +140,57 @@ export class PeerLink {
   iceChanged() {
     const s = this.pc.iceConnectionState;
     this.o.log('ice', s);
-    clearTimeout(this.restartTimer);
     if (this.closed) return;
     if (s === 'disconnected') {
       this.o.onHealth('unstable');
-      this.restartTimer = setTimeout(() => {
-        if (!this.closed && this.pc.iceConnectionState === 'disconnected') {
-          this.o.log('ice restart');
-          this.pc.restartIce();
-        }
-      }, restartAfterMs);
-    } else if (s === 'connected' || s === 'completed') {
+      if (!this.restartTimer) this.watch(restartAfterMs);
+    } else if (this.healthy) {
+      clearTimeout(this.restartTimer);
+      this.restartTimer = 0;
       this.o.onHealth('ok');
+    }
+  }
+
+  /** @returns {boolean} ICE has a working path */
+  get healthy() { return ['connected', 'completed'].includes(this.pc.iceConnectionState); }
+
+  /**
+   * watch restarts ICE after ms unless it recovers, and again, less and
+   * less often, while it does not: a restart offer can be lost too.
+   * @param {number} ms
+   */
+  watch(ms) {
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(async () => {
+      this.restartTimer = 0;
+      if (this.closed || this.healthy) return;
+      // TURN credentials expire (-turn-ttl): a call older than that gets
+      // a relay only with fresh ones.
+      const servers = await this.o.freshIce();
+      await this.restart(servers);
+      if (!this.restartTimer) this.watch(Math.min(ms * 2, 20000));
+    }, ms);
+  }
+
+  /**
+   * restart: ICE restart with servers (if given). With our offer still
+   * unanswered (lost with a dead socket, perhaps) it offers again at once.
+   * @param {any[]|null} servers
+   */
+  async restart(servers) {
+    const pc = this.pc;
+    if (this.closed) return;
+    this.o.log('ice restart');
+    try {
+      if (servers) pc.setConfiguration({ ...pc.getConfiguration(), iceServers: servers });
+      if (pc.signalingState !== 'have-local-offer') return pc.restartIce();
+      this.makingOffer = true;
+      await pc.setLocalDescription(await pc.createOffer({ iceRestart: true }));
+      this.sendDescription();
+    } catch (e) {
+      this.o.log('restart failed', String(e));
+    } finally {
+      this.makingOffer = false;
     }
   }
 

@@ -22,6 +22,8 @@ const connectMs = 30000;
 
 const state = {
   sig: 'connecting',
+  retryAt: 0,
+  taken: 0,
   name: '',
   joined: false,
   joining: false,
@@ -46,6 +48,8 @@ const state = {
   setupTimes: [],
   /** @type {string[]} */
   log: [],
+  /** @type {any} the Signaling, for tests */
+  signaling: null,
 };
 /** @type {any} */ (window).state = state;
 
@@ -75,6 +79,7 @@ let relogins = 0;
 const sig = new Signaling({
   onStatus(s) {
     state.sig = s;
+    state.retryAt = sig.retryAt;
     if (s !== 'connected') state.loggedIn = false;
     render(state);
   },
@@ -87,11 +92,15 @@ const sig = new Signaling({
       state.logins++;
       relogins = 0;
       if (Array.isArray(m.iceServers)) state.iceServers = m.iceServers;
-      log('logged in as', state.name, again ? '(again)' : '');
+      log('logged in as', state.name, again ? '(again)' : '', m.resumed ? '(resumed)' : '');
       render(state);
       if (!again) els.dial.focus();
+      // What went to the old socket may be lost: restart ICE, with the
+      // fresh TURN credentials of this login, unless the call is fine.
+      else if (link && !(link.open && link.healthy)) link.restart(state.iceServers).then(() => link && link.watch(6000));
       return;
     }
+    state.taken = sig.taken;
     if (again && m.code === 'name-taken' && ++relogins <= 10) return;
     // Refused, or our name is gone for good: back to the form.
     sig.name = '';
@@ -106,8 +115,13 @@ const sig = new Signaling({
     els.name.select();
   },
   onMessage,
+  onStale() {
+    if (!link || !link.open) leave('failed', 'end.sigLost');
+  },
   log,
 });
+
+state.signaling = sig;
 
 /** @param {any} m */
 function onMessage(m) {
@@ -119,6 +133,7 @@ function onMessage(m) {
     // fall through
     case 'ice':
       if (Array.isArray(m.iceServers)) state.iceServers = m.iceServers;
+      for (const f of iceWaiters.splice(0)) f(m.iceServers);
       break;
     case 'presence':
       onPresence(m);
@@ -144,7 +159,9 @@ function onMessage(m) {
       break;
     case 'error':
       log('server error', m.code, m.message, from);
-      if (m.code === 'user-not-found' && from === c.peer && c.state === 'outgoing') end('end.not-found');
+      if (m.code === 'user-not-found' && from === c.peer && activeStates.includes(c.state) && !(link && link.open)) {
+        end(c.state === 'outgoing' ? 'end.not-found' : 'end.offline');
+      }
       break;
   }
 }
@@ -169,7 +186,7 @@ function onOffer(m, from) {
   if (!from) return;
   if (activeStates.includes(c.state) && c.peer !== from) {
     log('busy: refusing', from);
-    sig.send({ type: 'leave', name: from, reason: 'busy' });
+    sig.post({ type: 'leave', name: from, reason: 'busy' });
     return;
   }
   if (!activeStates.includes(c.state)) {
@@ -282,7 +299,8 @@ function connect(peer, initiator) {
     initiator,
     iceServers: state.iceServers,
     relayOnly: state.relayOnly,
-    signal: (m) => sig.send({ ...m, name: peer }),
+    signal: (m) => sig.post({ ...m, name: peer }),
+    freshIce,
     onOpen() {
       const c = state.call;
       clearTimeout(ringTimer);
@@ -319,6 +337,17 @@ function connect(peer, initiator) {
   return l;
 }
 
+/** @type {((s: any) => void)[]} */
+const iceWaiters = [];
+/** freshIce asks the server for new iceServers; null if it cannot answer soon. */
+function freshIce() {
+  return new Promise((done) => {
+    if (!sig.online || !sig.send({ type: 'ice' })) return done(null);
+    const t = setTimeout(() => done(null), 3000);
+    iceWaiters.push((s) => { clearTimeout(t); done(Array.isArray(s) ? s : null); });
+  });
+}
+
 // Names are unique, so both sides agree on the roles without talking.
 const polite = (/** @type {string} */ peer) => state.name > peer;
 
@@ -352,7 +381,7 @@ function call(peer) {
   t0 = performance.now();
   connect(peer, true); // the data channel triggers negotiationneeded -> offer
   ringTimer = setTimeout(() => {
-    sig.send({ type: 'leave', name: peer, reason: 'timeout' });
+    sig.post({ type: 'leave', name: peer, reason: 'timeout' });
     end('end.timeout');
   }, ringMs);
   render(state);
@@ -382,7 +411,7 @@ function leave(reason, key) {
   const c = state.call;
   if (!activeStates.includes(c.state)) return;
   chat.bye(reason);
-  sig.send({ type: 'leave', name: c.peer, reason });
+  sig.post({ type: 'leave', name: c.peer, reason });
   end(key);
 }
 
@@ -410,6 +439,9 @@ els.users.addEventListener('click', (e) => {
   if (b instanceof HTMLElement && b.dataset.name) call(b.dataset.name);
 });
 els.accept.addEventListener('click', accept);
+els.retry.addEventListener('click', () => sig.retryNow());
+// The status line counts down to the next attempt.
+setInterval(() => state.retryAt && !sig.ws && render(state), 1000);
 els.decline.addEventListener('click', () => leave('declined', 'end.declined.local'));
 els.cancel.addEventListener('click', () => leave('cancelled', 'end.cancelled.local'));
 els.hangup.addEventListener('click', () => leave('hangup', 'end.hangup.local'));

@@ -16,7 +16,10 @@ export const activeStates = ['outgoing', 'incoming', 'connecting', 'connected'];
 export function render(s) {
   const c = s.call;
   const active = activeStates.includes(c.state);
-  setText(els.sig, 'sig.' + s.sig);
+  const wait = Math.ceil((s.retryAt - Date.now()) / 1000);
+  if (wait > 0) setText(els.sig, 'sig.wait', wait);
+  else setText(els.sig, 'sig.' + s.sig);
+  els.retry.hidden = !s.retryAt;
   if (c.state === 'idle') setText(els.callStatus, 'call.idle');
   else if (c.state === 'ended') setText(els.callStatus, 'call.ended');
   else setText(els.callStatus, c.unstable ? 'call.unstable' : 'call.' + c.state, c.peer);

@@ -1,0 +1,196 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/coder/websocket"
+
+	"github.com/p2pchat/p2pchat/server/signaling"
+)
+
+// hub returns the running server's hub.
+func (s *testServer) hub() *signaling.Hub {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.srv.Hub()
+}
+
+// TestResumeDropBetweenOfferAndAnswer: the callee's network drops while its
+// phone rings; it accepts while offline (the answer waits in the page), its
+// socket comes back through "Retry now", the server hands its name back at
+// once although it still holds the dead connection (closed with 4001), and
+// the call connects.
+func TestResumeDropBetweenOfferAndAnswer(t *testing.T) {
+	ctx := browserTest(t)
+	srv := startServer(t)
+	link := newFlakyLink(t, srv.addr)
+	a := newPeer(t, ctx, srv.URL(""), "ada")
+	b := newPeer(t, ctx, link.URL(""), "ben")
+	a.login("ada")
+	b.login("ben")
+	a.call("ben")
+	b.callState("incoming", "ada")
+
+	link.cut(true)
+	b.wait("socket lost", `state.sig === 'reconnecting' && state.retryAt > 0`)
+	if got := b.text("#sig"); !strings.Contains(got, "reconnecting in") {
+		t.Errorf("status line %q, want a countdown", got)
+	}
+	b.do("accept", chromedp.Click(chromedp.CSS("#accept")))
+	b.wait("answer kept", `state.signaling.outbox.some(e => e.m.type === 'answer')`)
+	if srv.hub().Online() != 2 {
+		t.Fatalf("server sees %d online: the dead connection should still hold ben", srv.hub().Online())
+	}
+
+	link.setDown(false)
+	b.wait("retry button", `!document.querySelector('#retry').hidden`)
+	b.do("retry now", chromedp.Click(chromedp.CSS("#retry")))
+	b.wait("logged in again", `state.logins === 2 && state.sig === 'connected'`)
+	a.callState("connected", "ben")
+	b.callState("connected", "ada")
+	a.wait("channel open", `state.call.open`)
+	b.wait("channel open", `state.call.open`)
+	a.say("made it")
+	b.got("made it")
+	b.say("despite the drop")
+	a.got("despite the drop")
+
+	if n := eval[int](b, `state.taken`); n != 0 {
+		t.Errorf("%d name-taken answers to the re-login, want 0", n)
+	}
+	if n := srv.hub().Stats().Resumes.Load(); n != 1 {
+		t.Errorf("server counted %d resumes, want 1", n)
+	}
+	for deadline := time.Now().Add(stepTimeout); !slices.Contains(link.closeCodes(), signaling.StatusSessionResumed); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the old connection got close codes %v, want %d", link.closeCodes(), signaling.StatusSessionResumed)
+		}
+	}
+}
+
+// TestResumeAfterServerRestart: the server goes away mid-call, ten times.
+// The chat keeps flowing peer to peer, and each time both pages log in
+// again at the first attempt (no "name taken" retries), presenting their
+// tokens. It logs the time from the server listening again to both pages
+// logged in (median of 10): a measurement, not a limit.
+func TestResumeAfterServerRestart(t *testing.T) {
+	ctx := browserTest(t)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*testDeadline)
+	t.Cleanup(cancel)
+	srv := startServer(t)
+	a := newPeer(t, ctx, srv.URL(""), "rae")
+	b := newPeer(t, ctx, srv.URL(""), "roy")
+	a.login("rae")
+	b.login("roy")
+	connect(t, a, b, "rae", "roy")
+	var times []float64
+	for i := range 10 {
+		srv.stop()
+		a.wait("reconnecting", `state.sig === 'reconnecting'`)
+		b.wait("reconnecting", `state.sig === 'reconnecting'`)
+		if i == 0 {
+			a.say("while the server is down")
+			b.got("while the server is down")
+		}
+		srv.start()
+		back := time.Now()
+		want := fmt.Sprintf(`state.logins === %d && state.sig === 'connected'`, i+2)
+		a.wait("re-login", want)
+		b.wait("re-login", want)
+		times = append(times, float64(time.Since(back).Microseconds())/1000)
+	}
+	for _, p := range []*peer{a, b} {
+		if n := eval[int](p, `state.taken`); n != 0 {
+			t.Errorf("%s: %d name-taken answers, want 0", p.name, n)
+		}
+		if !eval[bool](p, `state.log.filter(l => l.startsWith('logged in as')).slice(1).every(l => l.includes('(again)'))`) {
+			t.Errorf("%s: log %v", p.name, eval[[]string](p, `state.log`))
+		}
+	}
+	a.callState("connected", "roy")
+	b.callState("connected", "rae")
+	a.say("after ten restarts")
+	b.got("after ten restarts")
+	a.sees("roy")
+	t.Logf("re-login after the server came back (ms): %v; median %.0f ms", times, median(times))
+}
+
+// TestResumeStolenToken: another connection cannot take a name with a
+// wrong token, a malformed one, or a token that died when its owner
+// resumed, neither while the owner is online nor while the server holds
+// the owner's dead connection; the owner keeps the name throughout.
+func TestResumeStolenToken(t *testing.T) {
+	ctx := browserTest(t)
+	srv := startServer(t)
+	link := newFlakyLink(t, srv.addr)
+	a := newPeer(t, ctx, link.URL(""), "tia")
+	a.login("tia")
+	first := eval[string](a, `state.signaling.token`)
+	wsURL := "ws://" + srv.addr + "/ws"
+	try := func(tok string) map[string]any {
+		t.Helper()
+		c, _, err := websocket.Dial(ctx, wsURL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		read := func() map[string]any {
+			rctx, cancel := context.WithTimeout(ctx, stepTimeout)
+			defer cancel()
+			_, data, err := c.Read(rctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			_ = json.Unmarshal(data, &m)
+			return m
+		}
+		read() // hello
+		msg, _ := json.Marshal(map[string]any{"type": "login", "name": "tia", "token": tok})
+		if err := c.Write(ctx, websocket.MessageText, msg); err != nil {
+			t.Fatal(err)
+		}
+		return read()
+	}
+	refused := func(what, tok string) {
+		t.Helper()
+		if m := try(tok); m["success"] != false || m["code"] != "name-taken" {
+			t.Errorf("%s: got %v, want name-taken", what, m)
+		}
+	}
+	wrong := strings.Repeat("A", len(first))
+	refused("wrong token, owner online", wrong)
+	refused("malformed token", first+"!")
+
+	// The owner's network changes: the server holds a dead connection
+	// while the owner cannot reach it.
+	link.cut(true)
+	a.wait("offline", `state.sig === 'reconnecting'`)
+	refused("wrong token, owner's connection dead", wrong)
+	link.setDown(false)
+	a.do("retry now", chromedp.Click(chromedp.CSS("#retry")))
+	a.wait("resumed", `state.logins === 2 && state.sig === 'connected'`)
+	second := eval[string](a, `state.signaling.token`)
+	if second == first || second == "" {
+		t.Fatalf("token after the resume %q, want a new one", second)
+	}
+	link.cut(true)
+	a.wait("offline", `state.sig === 'reconnecting'`)
+	refused("token that died with the resume, owner's connection dead", first)
+	link.setDown(false)
+	a.do("retry now", chromedp.Click(chromedp.CSS("#retry")))
+	a.wait("resumed again", `state.logins === 3 && state.sig === 'connected'`)
+	if n := eval[int](a, `state.taken`); n != 0 {
+		t.Errorf("the owner got %d name-taken answers", n)
+	}
+	if n := srv.hub().Stats().Resumes.Load(); n != 2 {
+		t.Errorf("%d resumes, want 2 (the owner's)", n)
+	}
+}
