@@ -20,6 +20,9 @@ test:
 	 command -v google-chrome-stable >/dev/null || command -v google-chrome >/dev/null || \
 	 echo "*** WARNING: no Chromium found: the browser end-to-end tests (web/e2e) will be SKIPPED." \
 	      "Install it: apt-get install -y --no-install-recommends chromium" >&2
+	@[ -n "$$FIREFOX_BIN" ] || command -v firefox-esr >/dev/null || command -v firefox >/dev/null || \
+	 echo "*** WARNING: no Firefox found: the cross-browser tests (web/e2e TestCrossBrowser) will be SKIPPED." \
+	      "Install it: apt-get install -y --no-install-recommends firefox-esr" >&2
 	$(GO) vet ./...
 	@# The hub's tests (server/signaling) run on an in-memory connection;
 	@# server's run the protocol over every real transport (event loop,

@@ -52,11 +52,18 @@ func browserPath(t *testing.T) string {
 // every browser of the test derives from, with the overall deadline.
 func browserTest(t *testing.T) context.Context {
 	t.Helper()
+	return browserTestFor(t, testDeadline)
+}
+
+// browserTestFor is browserTest with a longer deadline, for a test that
+// makes many calls with the same browsers.
+func browserTestFor(t *testing.T, deadline time.Duration) context.Context {
+	t.Helper()
 	bin := browserPath(t)
 	t.Parallel()
 	slots <- struct{}{}
 	t.Cleanup(func() { <-slots })
-	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	t.Cleanup(cancel)
 	return context.WithValue(ctx, browserKey{}, bin)
 }

@@ -12,6 +12,11 @@
 // with a message saying how to install it, unless P2PCHAT_REQUIRE_BROWSER=1
 // (set by .ci/run), which turns the skip into a failure.
 //
+// TestCrossBrowser adds Firefox ($FIREFOX_BIN, else firefox-esr or
+// firefox), driven over WebDriver BiDi by a small client of our own
+// (bidi_test.go). Its cases are written against *tab (tab_test.go), which
+// drives either browser through the page's own DOM.
+//
 // The server is given an empty ICE server list, so no test ever tries to
 // reach a STUN server on the internet; loopback host candidates suffice.
 //
