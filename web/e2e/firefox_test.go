@@ -79,8 +79,10 @@ type firefoxPage struct {
 	bad     []string // uncaught exceptions
 }
 
-// firefoxStartTimeout bounds the start of one Firefox, up to its page.
-const firefoxStartTimeout = 60 * time.Second
+// firefoxStartTimeout bounds each step of starting one Firefox, up to its
+// page: about 5 s of CPU, which a machine busy with other tests can stretch
+// to a minute.
+const firefoxStartTimeout = 2 * time.Minute
 
 var bidiListening = regexp.MustCompile(`WebDriver BiDi listening on (ws://\S+)`)
 
