@@ -96,4 +96,15 @@ func TestScreenshots(t *testing.T) {
 	alice.do("hang up", chromedp.Click(chromedp.CSS("#hangup")))
 	bob.ended("end.hangup")
 	shot(bob, "ended.png")
+
+	// The server goes away: the status line counts down to the next
+	// attempt and offers "Retry now"; the call goes on peer to peer.
+	srv.stop()
+	for _, sh := range []struct {
+		p    *peer
+		file string
+	}{{alice, "reconnecting.png"}, {dan, "reconnecting-mobile.png"}, {mei, "reconnecting-zh-tw.png"}} {
+		sh.p.wait("countdown", `state.retryAt - Date.now() > 1800`)
+		shot(sh.p, sh.file)
+	}
 }
