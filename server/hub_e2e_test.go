@@ -143,7 +143,7 @@ func TestE2ERateLimitAbuseClosesWith1008(t *testing.T) {
 // others keeps flowing.
 func TestE2ESlowClientDisconnectedOthersUnaffected(t *testing.T) {
 	t.Parallel()
-	cfg := Config{Signaling: signaling.Config{MsgRate: -1, SendQueue: 16, WriteTimeout: time.Second}}
+	cfg := Config{Signaling: signaling.Config{MsgRate: -1, SendQueueBytes: 256 << 10, WriteTimeout: time.Second}}
 	eachTransport(t, cfg, func(t *testing.T, srv *e2eServer) {
 		sender := srv.login(t, "sender")
 		srv.login(t, "slow") // never reads from now on

@@ -57,6 +57,6 @@ func (s *Server) writeMetrics(w io.Writer) {
 	})
 	family("p2pchat_slow_client_disconnects_total", "counter", "Clients disconnected because their send queue overflowed.")
 	fmt.Fprintf(w, "p2pchat_slow_client_disconnects_total %d\n", st.SlowDisconnects.Load())
-	family("p2pchat_send_queue_high_water", "gauge", "Longest per-connection send queue seen since start.")
-	fmt.Fprintf(w, "p2pchat_send_queue_high_water %d\n", st.QueueHighWater.Load())
+	family("p2pchat_send_queue_high_water_bytes", "gauge", "Largest per-connection queued output seen since start, in bytes.")
+	fmt.Fprintf(w, "p2pchat_send_queue_high_water_bytes %d\n", st.QueueHighWater.Load())
 }

@@ -92,7 +92,7 @@ func TestMetricsAfterSession(t *testing.T) {
 		`p2pchat_connections_refused_total{reason="per-ip-limit"} 1` + "\n",
 		`p2pchat_connections_refused_total{reason="server-full"} 0` + "\n",
 		"p2pchat_slow_client_disconnects_total 0\n",
-		"p2pchat_send_queue_high_water ",
+		"p2pchat_send_queue_high_water_bytes ",
 		"# TYPE p2pchat_logins_total counter\n",
 		"p2pchat_extra_family 7\n",
 		"go_goroutines ",

@@ -36,7 +36,7 @@ func slowConsumerAmongMany(t *testing.T, start func(testing.TB, Config) *e2eServ
 		chunk     = 16 << 10
 		floodMsgs = 4000 // 64 MiB sent at the slow client in all
 	)
-	srv := start(t, Config{Signaling: signaling.Config{MsgRate: -1, SendQueue: queue, WriteTimeout: 2 * time.Second}})
+	srv := start(t, Config{Signaling: signaling.Config{MsgRate: -1, SendQueueBytes: queue * chunk, WriteTimeout: 2 * time.Second}})
 	hub := srv.Hub()
 	slow := srv.login(t, "slow") // never reads from now on
 	flooder := srv.login(t, "flooder")

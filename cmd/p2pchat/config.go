@@ -103,7 +103,7 @@ func (cfg *config) flagSet() *flag.FlagSet {
 	fs.Int64Var(&sig.ReadLimit, "read-limit", signaling.DefaultReadLimit, "largest accepted WebSocket message in bytes; larger ones close the connection with 1009")
 	fs.Float64Var(&cfg.msgRate, "msg-rate", signaling.DefaultMsgRate, "messages per second per connection (token bucket); 0 turns the limit off")
 	fs.IntVar(&sig.MsgBurst, "msg-burst", signaling.DefaultMsgBurst, "token bucket size for -msg-rate")
-	fs.IntVar(&sig.SendQueue, "send-queue", signaling.DefaultSendQueue, "outgoing messages queued per connection before a slow client is disconnected")
+	fs.IntVar(&sig.SendQueueBytes, "send-queue-bytes", signaling.DefaultSendQueueBytes, "bytes of output queued per connection before a slow client is disconnected")
 	fs.DurationVar(&sig.WriteTimeout, "write-timeout", signaling.DefaultWriteTimeout, "time limit for writing one message to a client")
 	fs.DurationVar(&sig.PingInterval, "ping-interval", signaling.DefaultPingInterval, "keep-alive ping period; peers silent for longer are dropped")
 	fs.DurationVar(&sig.SessionTTL, "session-ttl", signaling.DefaultSessionTTL, "how long a client may resume its name with its session token after its connection is gone")

@@ -67,7 +67,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{args: []string{"-no-such-flag"}, want: "no-such-flag"},
 		{args: []string{"stray"}, want: "stray"},
 		{args: []string{"-read-limit", "lots"}, want: "read-limit"},
-		{env: map[string]string{"P2PCHAT_SEND_QUEUE": "many"}, want: "P2PCHAT_SEND_QUEUE"},
+		{env: map[string]string{"P2PCHAT_SEND_QUEUE_BYTES": "many"}, want: "P2PCHAT_SEND_QUEUE_BYTES"},
 	} {
 		getenv := noEnv
 		if tt.env != nil {

@@ -36,7 +36,7 @@ type Client struct {
 }
 
 // send queues msg for the client without blocking. A client with more
-// than SendQueue messages waiting is too slow to keep up and is
+// than SendQueueBytes waiting is too slow to keep up and is
 // disconnected; the sender never waits. It reports whether msg was queued.
 func (c *Client) send(msg []byte) bool {
 	n := c.conn.Send(msg)
@@ -44,7 +44,7 @@ func (c *Client) send(msg []byte) bool {
 		return false
 	}
 	c.hub.stats.noteQueueLen(n)
-	if n <= c.hub.cfg.SendQueue {
+	if n <= c.hub.cfg.SendQueueBytes {
 		return true
 	}
 	if c.slow.CompareAndSwap(false, true) {

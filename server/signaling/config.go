@@ -18,9 +18,13 @@ const (
 	DefaultMsgRate = 50
 	// DefaultMsgBurst is the token bucket size.
 	DefaultMsgBurst = 200
-	// DefaultSendQueue is how many outgoing messages may wait for one
-	// slow client before it is disconnected.
-	DefaultSendQueue = 256
+	// DefaultSendQueueBytes is how much output may wait for one client
+	// (beyond what its socket has taken) before it is disconnected as too
+	// slow. A call start sends a few offers and answers of up to the read
+	// limit and a presence list of up to ~70 KB; 256 KiB holds that many
+	// times over even on a slow link, while 1,000 clients that stop
+	// reading hold at most ~250 MiB between them.
+	DefaultSendQueueBytes = 256 << 10
 	// DefaultWriteTimeout bounds one frame write to a client.
 	DefaultWriteTimeout = 10 * time.Second
 	// DefaultPingInterval is the keep-alive period; a peer that does not
@@ -70,8 +74,9 @@ type Config struct {
 	MsgRate float64
 	// MsgBurst is the token bucket size for MsgRate.
 	MsgBurst int
-	// SendQueue is the per-connection outgoing queue length.
-	SendQueue int
+	// SendQueueBytes bounds a connection's queued output in bytes; a
+	// client whose output grows past it is cut off (Stats.SlowDisconnects).
+	SendQueueBytes int
 	// WriteTimeout bounds each frame write.
 	WriteTimeout time.Duration
 	// PingInterval is the keep-alive ping period.
@@ -109,7 +114,7 @@ func DefaultConfig() Config {
 		ReadLimit:        DefaultReadLimit,
 		MsgRate:          DefaultMsgRate,
 		MsgBurst:         DefaultMsgBurst,
-		SendQueue:        DefaultSendQueue,
+		SendQueueBytes:   DefaultSendQueueBytes,
 		WriteTimeout:     DefaultWriteTimeout,
 		PingInterval:     DefaultPingInterval,
 		Presence:         true,
@@ -132,8 +137,8 @@ func (c Config) withDefaults() Config {
 	if c.MsgBurst <= 0 {
 		c.MsgBurst = d.MsgBurst
 	}
-	if c.SendQueue <= 0 {
-		c.SendQueue = d.SendQueue
+	if c.SendQueueBytes <= 0 {
+		c.SendQueueBytes = d.SendQueueBytes
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = d.WriteTimeout

@@ -11,9 +11,9 @@ package signaling
 // one feeds the client's messages to Client.OnMessage and reports its end
 // to Client.OnClose.
 type Conn interface {
-	// Send queues one text message. It returns how many messages wait
-	// for the socket, this one included (so at least 1), or -1 if the
-	// connection is closing and msg was dropped. msg is not used after
+	// Send queues one text message. It returns how many bytes of output
+	// wait for the socket, this message included (so at least len(msg)),
+	// or -1 if the connection is closing and msg was dropped. msg is not used after
 	// Send returns, so the hub can encode into reused buffers.
 	Send(msg []byte) int
 	// Close starts the closing handshake with a status code and reason.

@@ -18,7 +18,7 @@
 // all under one mutex. Nothing under it blocks or waits for the network:
 // delivery is Conn.Send, a non-blocking hand-over to the target's bounded
 // output (at most a non-blocking system call, when a transport wakes its
-// event loop). A client with more than SendQueue messages waiting is cut
+// event loop). A client with more than SendQueueBytes of output waiting is cut
 // off, so a peer that stops reading never blocks anyone else.
 //
 // # Transports

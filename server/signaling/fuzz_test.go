@@ -25,7 +25,7 @@ func FuzzHandle(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		h := NewHub(Config{ICE: StaticICE{}, SendQueue: 1 << 20}, testLog())
+		h := NewHub(Config{ICE: StaticICE{}, SendQueueBytes: 1 << 30}, testLog())
 		mallory, bob := queueClient(h), queueClient(h)
 		h.handle(mallory, []byte(`{"type":"login","name":"mallory"}`))
 		h.handle(bob, []byte(`{"type":"login","name":"bob"}`))

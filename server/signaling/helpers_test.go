@@ -50,6 +50,7 @@ func startHub(t testing.TB, cfg Config) (*Hub, *Hub) {
 type fakeConn struct {
 	mu     sync.Mutex
 	queue  [][]byte
+	queued int  // bytes in queue
 	closed bool // Close or CloseNow was called
 	code   int  // the close status; 1006 (abnormal) for CloseNow
 	ready  chan struct{}
@@ -79,8 +80,9 @@ func (f *fakeConn) Send(msg []byte) int {
 		return -1
 	}
 	f.queue = append(f.queue, bytes.Clone(msg)) // Send must not keep msg
+	f.queued += len(msg)
 	f.signal()
-	return len(f.queue)
+	return f.queued
 }
 
 func (f *fakeConn) Close(code int, reason string) { f.end(code, &closeError{code, reason}, false) }
@@ -97,7 +99,7 @@ func (f *fakeConn) end(code int, err error, drop bool) {
 	}
 	f.closed, f.code = true, code
 	if drop {
-		f.queue = nil
+		f.queue, f.queued = nil, 0
 	}
 	f.signal()
 	f.mu.Unlock()
@@ -138,6 +140,7 @@ func (f *fakeConn) next(d time.Duration) ([]byte, int, error) {
 		if len(f.queue) > 0 {
 			msg := f.queue[0]
 			f.queue = f.queue[1:]
+			f.queued -= len(msg)
 			f.mu.Unlock()
 			return msg, 0, nil
 		}
@@ -299,6 +302,7 @@ func (c *client) sync() {
 type queueConn struct {
 	mu     sync.Mutex
 	queue  [][]byte
+	queued int // bytes in queue
 	closed bool
 }
 
@@ -309,7 +313,8 @@ func (q *queueConn) Send(msg []byte) int {
 		return -1
 	}
 	q.queue = append(q.queue, bytes.Clone(msg)) // Send must not keep msg
-	return len(q.queue)
+	q.queued += len(msg)
+	return q.queued
 }
 
 func (q *queueConn) Close(int, string) { q.CloseNow() }
@@ -331,6 +336,6 @@ func (c *Client) drain() [][]byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	msgs := q.queue
-	q.queue = nil
+	q.queue, q.queued = nil, 0
 	return msgs
 }

@@ -32,7 +32,7 @@ func BenchmarkRelay(b *testing.B) {
 		{"type=answer/bytes=" + strconv.Itoa(len(answer)), answer},
 	} {
 		b.Run(bm.name, func(b *testing.B) {
-			h := NewHub(Config{ICE: StaticICE{}, SendQueue: 1 << 20}, testLog())
+			h := NewHub(Config{ICE: StaticICE{}, SendQueueBytes: 1 << 30}, testLog())
 			alice, bob := queueClient(h), queueClient(h)
 			h.handle(alice, []byte(`{"type":"login","name":"alice"}`))
 			h.handle(bob, []byte(`{"type":"login","name":"bob"}`))
@@ -96,7 +96,7 @@ func BenchmarkLoginLogout(b *testing.B) {
 func BenchmarkPresenceFanout(b *testing.B) {
 	for _, subs := range []int{100, 1000, 10000} {
 		b.Run("subscribers="+strconv.Itoa(subs), func(b *testing.B) {
-			h := NewHub(Config{ICE: StaticICE{}, Presence: true, PresenceInterval: time.Hour, SendQueue: 1 << 20}, testLog())
+			h := NewHub(Config{ICE: StaticICE{}, Presence: true, PresenceInterval: time.Hour, SendQueueBytes: 1 << 30}, testLog())
 			defer h.presence.stop()
 			clients := make([]*Client, subs)
 			for i := range clients {
@@ -135,7 +135,7 @@ func BenchmarkPresenceFanout(b *testing.B) {
 func BenchmarkRelayAmongOnline(b *testing.B) {
 	for _, online := range []int{2, 100000} {
 		b.Run("online="+strconv.Itoa(online), func(b *testing.B) {
-			h := NewHub(Config{ICE: StaticICE{}, SendQueue: 1 << 20}, testLog())
+			h := NewHub(Config{ICE: StaticICE{}, SendQueueBytes: 1 << 30}, testLog())
 			alice, bob := queueClient(h), queueClient(h)
 			h.handle(alice, []byte(`{"type":"login","name":"alice"}`))
 			h.handle(bob, []byte(`{"type":"login","name":"bob"}`))

@@ -118,7 +118,7 @@ func TestRateLimitAllowsCallStartBurst(t *testing.T) {
 // others keeps flowing at full speed.
 func TestSlowClientDisconnectedOthersUnaffected(t *testing.T) {
 	t.Parallel()
-	hub, _ := startHub(t, Config{MsgRate: -1, SendQueue: 16})
+	hub, _ := startHub(t, Config{MsgRate: -1, SendQueueBytes: 64 << 10})
 	sender := login(t, hub, "sender")
 	slow := login(t, hub, "slow") // never reads from now on
 	a, b := login(t, hub, "a"), login(t, hub, "b")

@@ -12,7 +12,7 @@ import (
 // still gets the diffs in order.
 func TestPresenceLargeFanoutIsPacedAndOrdered(t *testing.T) {
 	t.Parallel()
-	h := NewHub(Config{ICE: StaticICE{}, Presence: true, PresenceInterval: time.Hour, SendQueue: 1 << 20}, testLog())
+	h := NewHub(Config{ICE: StaticICE{}, Presence: true, PresenceInterval: time.Hour, SendQueueBytes: 1 << 30}, testLog())
 	defer h.presence.stop()
 	const n = 3*fanoutChunk + 7
 	subs := make([]*Client, n)

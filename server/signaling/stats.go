@@ -10,7 +10,7 @@ type Stats struct {
 	Logins          atomic.Uint64 // successful logins
 	Resumes         atomic.Uint64 // logins that presented a valid session token
 	SlowDisconnects atomic.Uint64 // clients cut off for a full send queue
-	QueueHighWater  atomic.Int64  // longest send queue seen
+	QueueHighWater  atomic.Int64  // largest queued output seen, in bytes
 
 	refusals [len(refusalCodes)]atomic.Uint64
 	relayed  [len(relayTypes)]atomic.Uint64

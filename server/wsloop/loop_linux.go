@@ -452,7 +452,6 @@ type Conn struct {
 	obuf       *[]byte       // pooled buffer behind out, nil when out is empty
 	out        []byte        // queued frames; out[written:] not yet sent
 	written    int           // bytes of out already sent
-	outMsgs    int           // messages in out
 	progress   time.Duration // when out was last started or written from
 	dirty      bool          // in the loop's dirty list
 	registered bool          // in the epoll set
@@ -470,8 +469,9 @@ type Conn struct {
 }
 
 // Send queues one text message for the loop to write. It returns how
-// many messages wait for the socket, this one included, or -1 if the
-// connection is closing.
+// many bytes of output wait for the socket, this frame included, or -1 if
+// the connection is closing. The caller bounds that (a slow reader's
+// output grows until the caller drops it with CloseNow).
 func (c *Conn) Send(msg []byte) int {
 	c.mu.Lock()
 	if c.closing || c.drop || c.shut || c.closed {
@@ -479,8 +479,7 @@ func (c *Conn) Send(msg []byte) int {
 		return -1
 	}
 	c.queueLocked(opText, msg)
-	c.outMsgs++
-	n := c.outMsgs
+	n := len(c.out) - c.written
 	wake := c.markDirtyLocked()
 	c.mu.Unlock()
 	if wake {
@@ -605,7 +604,7 @@ func (c *Conn) releaseOutLocked() {
 		*c.obuf = c.out[:0]
 		framePool.Put(c.obuf)
 	}
-	c.obuf, c.out, c.written, c.outMsgs = nil, nil, 0, 0
+	c.obuf, c.out, c.written = nil, nil, 0
 }
 
 // startCloseLocked queues a close frame; it reports whether the loop

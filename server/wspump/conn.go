@@ -22,8 +22,9 @@ type Conn struct {
 	// Outgoing queue, guarded by qmu.
 	qmu      sync.Mutex
 	queue    [][]byte
+	queued   int  // bytes in queue
 	writing  bool // a writer goroutine is draining queue
-	inflight int  // messages the writer has taken and is writing
+	inflight int  // bytes the writer has taken and is writing
 	dead     bool // connection is closing; drop further sends
 
 	pingTimer *time.Timer // guarded by qmu
@@ -32,8 +33,10 @@ type Conn struct {
 }
 
 // Send queues a copy of msg and starts a writer if none runs. It returns
-// how many messages wait for the socket, this one included, or -1 if the
-// connection is closing and msg was dropped.
+// how many bytes of messages wait for the socket, this one included, or
+// -1 if the connection is closing and msg was dropped. The caller bounds
+// that (a slow reader's output grows until the caller drops it with
+// CloseNow).
 func (w *Conn) Send(msg []byte) int {
 	w.qmu.Lock()
 	defer w.qmu.Unlock()
@@ -41,11 +44,12 @@ func (w *Conn) Send(msg []byte) int {
 		return -1
 	}
 	w.queue = append(w.queue, bytes.Clone(msg)) // msg is the caller's again after Send
+	w.queued += len(msg)
 	if !w.writing {
 		w.writing = true
 		go w.writeLoop()
 	}
-	return len(w.queue) + w.inflight
+	return w.queued + w.inflight
 }
 
 // Close runs coder/websocket's closing handshake on its own goroutine: it
@@ -74,10 +78,10 @@ func (w *Conn) writeLoop() {
 			return
 		}
 		// Take everything queued: it goes out as one batch (batch.go).
-		// It still counts against SendQueue until it is written.
+		// It still counts as waiting until it is written.
 		msgs := w.queue
 		w.queue = nil
-		w.inflight = len(msgs)
+		w.inflight, w.queued = w.queued, 0
 		w.qmu.Unlock()
 
 		if err := w.writeAll(msgs); err != nil {
@@ -94,7 +98,7 @@ func (w *Conn) writeLoop() {
 func (w *Conn) markDead() {
 	w.qmu.Lock()
 	w.dead = true
-	w.queue = nil
+	w.queue, w.queued = nil, 0
 	if w.pingTimer != nil {
 		w.pingTimer.Stop()
 	}
