@@ -12,6 +12,8 @@ import (
 func FuzzHandle(f *testing.F) {
 	for _, seed := range []string{
 		`{"type":"login","name":"x"}`,
+		`{"type":"login","name":"bob","token":"AAAAAAAAAAAAAAAAAAAAAA"}`,
+		`{"type":"login","name":"x","token":"\u0041","presence":true}`,
 		`{"type":"offer","name":"bob","offer":{"type":"offer","sdp":"v=0"}}`,
 		`{"type":"answer","name":"bob","answer":{"sdp":"v=0"},"from":"alice"}`,
 		`{"type":"candidate","name":"bob","candidate":null}`,

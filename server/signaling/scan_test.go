@@ -19,6 +19,7 @@ var envelopeSeeds = []string{
 	`{"type":"offer","name":"bob","name":"mallory"}`,
 	`{"type":"x","extra":{"deep":[[[[1]]]]},"presence":false}`,
 	`{"type":"l\u006fgin","name":"a"}`, `{"\u0074ype":"login"}`, `{"type":5}`, `{"type":null}`,
+	`{"type":"login","name":"a","token":"q3J0c2Vzc2lvbnRva2VuMQ"}`, `{"token":5}`, `{"Token":"\u00e9"}`,
 	`{"presence":"yes"}`, `{"preſence":true}`, `{"type":"a"}x`, `{"type":"a",}`, `{,}`, `{}`, `[]`,
 	`{"offer":01}`, `{"offer":1.}`, `{"offer":-}`, `{"offer":"\x01"}`, `{"offer":"\q"}`, `{"offer":tru}`,
 	`{"offer":{"a" 1}}`, `{"offer":{"a":1,}}`, `{"offer":[1,]}`, `{"offer":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`,
