@@ -34,3 +34,6 @@ run() {
 run -mode idle -users "$users" -concurrency 100 -hold 2s
 run -mode relay -pairs 100 -rate "$rate" -duration "${secs}s"
 run -mode churn -concurrency 50 -duration "${secs}s"
+# 1,000 users that never read while 10 pairs relay: each is cut off at
+# -send-queue-bytes (128 KiB); the server's RSS must stay under 400 MiB.
+run -mode relay -pairs 10 -rate "$rate" -duration "${secs}s" -stalled 1000 -rss-limit 409600

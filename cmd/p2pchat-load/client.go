@@ -262,7 +262,8 @@ func isTimeout(err error) bool {
 
 // errorKinds are the categories every mode counts. Each is an error: a
 // clean run has all of them at zero.
-var errorKinds = []string{"dial", "login-failed", "timeout", "unexpected", "server-error", "send", "closed", "lost"}
+var errorKinds = []string{"dial", "login-failed", "timeout", "unexpected", "server-error", "send", "closed", "lost",
+	"stalled-login", "flooder-login", "flooder-reply", "flooder-write", "stalled-not-cut", "rss-limit"}
 
 // counters counts errors by kind and prints the first few of each, so a
 // failing run shows what went wrong without flooding the terminal.

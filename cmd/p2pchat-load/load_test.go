@@ -103,6 +103,16 @@ func TestModes(t *testing.T) {
 				t.Errorf("server figures %+v", r.Server)
 			}
 		}},
+		// Users that never read are cut off by the server's byte bound on
+		// their queued output while the pairs relay on.
+		{"relay with stalled receivers", false, []string{"-mode", "relay", "-pairs", "4", "-rate", "400", "-warmup", "100ms", "-duration", "4s", "-stalled", "4"}, func(t *testing.T, r *result) {
+			if r.StalledCutOff != 4 || r.FloodOffers == 0 {
+				t.Errorf("%d of 4 stalled users cut off after %d flood offers", r.StalledCutOff, r.FloodOffers)
+			}
+			if r.SentOffers == 0 || r.SentAnswers != r.SentOffers || r.Latency == nil || r.Latency.N == 0 {
+				t.Errorf("sent %d offers, %d answers, latency %+v; want answers = offers > 0 and samples", r.SentOffers, r.SentAnswers, r.Latency)
+			}
+		}},
 		{"relay, tutorial dialect", false, []string{"-mode", "relay", "-tutorial", "-pairs", "4", "-rate", "400", "-warmup", "100ms", "-duration", "300ms"}, func(t *testing.T, r *result) {
 			if r.SentOffers == 0 || r.SentAnswers != r.SentOffers || r.Latency == nil || r.Latency.N == 0 {
 				t.Errorf("sent %d offers, %d answers, latency %+v; want answers = offers > 0 and samples", r.SentOffers, r.SentAnswers, r.Latency)

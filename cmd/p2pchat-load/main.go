@@ -10,7 +10,10 @@
 //	       candidates (~200 B) alternately at -rate per second in all, and
 //	       callees answer every offer. Each payload carries a sequence
 //	       number and its send time, so the receiver measures one-way
-//	       latency, loss and reordering. -idle adds idle users around them.
+//	       latency, loss and reordering. -idle adds idle users around them;
+//	       -stalled adds users that never read, and flooders that send at
+//	       them until the server has cut each one off (-rss-limit bounds
+//	       the server's RSS meanwhile).
 //	churn  -concurrency workers connect, log in and disconnect in a loop
 //	       for -duration (or -count logins); prints logins per second.
 //
@@ -56,6 +59,8 @@ type config struct {
 	pairs       int
 	rate        float64
 	idle        int
+	stalled     int
+	rssLimit    int64
 	count       int
 	concurrency int
 	duration    time.Duration
@@ -89,6 +94,8 @@ func parseFlags(args []string, log io.Writer) (*config, error) {
 	fs.IntVar(&cfg.pairs, "pairs", 100, "relay: caller/callee pairs")
 	fs.Float64Var(&cfg.rate, "rate", 10000, "relay: offers+candidates per second, all callers together (callees answer each offer, so relayed messages are 1.5x this)")
 	fs.IntVar(&cfg.idle, "idle", 0, "relay: idle logged-in users to hold around the pairs")
+	fs.IntVar(&cfg.stalled, "stalled", 0, "relay: users that log in and never read again; flooders send 32 KiB offers at them until the server has cut every one off")
+	fs.Int64Var(&cfg.rssLimit, "rss-limit", 0, "relay with -pid: count an error if the server's RSS ever exceeds this many KiB (0: no limit)")
 	fs.IntVar(&cfg.count, "count", 0, "churn: stop after this many logins (0: only -duration bounds the run)")
 	fs.IntVar(&cfg.concurrency, "concurrency", 50, "connections opened in parallel (churn: workers)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "relay: measured sending time after the warm-up; churn: run time")
@@ -122,7 +129,7 @@ func parseFlags(args []string, log io.Writer) (*config, error) {
 		conns := cfg.users
 		switch cfg.mode {
 		case "relay":
-			conns = cfg.idle + 2*cfg.pairs
+			conns = cfg.idle + 2*cfg.pairs + cfg.stalled + flooders
 		case "churn":
 			// TIME_WAIT sockets hold ports too; the kernel reuses them on
 			// loopback, but spreading costs nothing.
@@ -143,6 +150,9 @@ type result struct {
 	Users          int              `json:"users,omitempty"`
 	Pairs          int              `json:"pairs,omitempty"`
 	IdleUsers      int              `json:"idle_users,omitempty"`
+	Stalled        int              `json:"stalled,omitempty"`
+	StalledCutOff  int64            `json:"stalled_cut_off,omitempty"`
+	FloodOffers    int64            `json:"flood_offers,omitempty"`
 	Concurrency    int              `json:"concurrency"`
 	RateTarget     float64          `json:"rate_target,omitempty"`
 	Logins         int64            `json:"logins"`
@@ -168,6 +178,7 @@ type serverFigures struct {
 	PID           int     `json:"pid"`
 	RSSBeforeKiB  int64   `json:"rss_before_kib,omitempty"`
 	RSSAfterKiB   int64   `json:"rss_after_kib"`
+	RSSPeakKiB    int64   `json:"rss_peak_kib,omitempty"`
 	RSSPerUserKiB float64 `json:"rss_per_user_kib,omitempty"`
 	CPUPerMsgUs   float64 `json:"cpu_us_per_msg,omitempty"`
 	// The kernel's part of CPUPerMsgUs.
@@ -185,7 +196,7 @@ func run(ctx context.Context, args []string, log io.Writer) (*result, error) {
 	defer cancel()
 	conns := cfg.users
 	if cfg.mode == "relay" {
-		conns = cfg.idle + 2*cfg.pairs
+		conns = cfg.idle + 2*cfg.pairs + cfg.stalled + flooders
 	} else if cfg.mode == "churn" {
 		conns = 2 * cfg.concurrency
 	}
@@ -205,7 +216,7 @@ func run(ctx context.Context, args []string, log io.Writer) (*result, error) {
 		res.Users = cfg.users
 		err = runIdle(ctx, cfg, d, errs, res)
 	case "relay":
-		res.Pairs, res.IdleUsers, res.RateTarget = cfg.pairs, cfg.idle, cfg.rate
+		res.Pairs, res.IdleUsers, res.Stalled, res.RateTarget = cfg.pairs, cfg.idle, cfg.stalled, cfg.rate
 		err = runRelay(ctx, cfg, d, errs, res)
 	case "churn":
 		err = runChurn(ctx, cfg, d, errs, res)

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -31,6 +32,7 @@ type rawConn struct {
 	nc  net.Conn
 	br  *bufio.Reader
 	rng *rand.ChaCha8
+	wmu sync.Mutex // write may be called by a reader (pongs) and a writer
 	out []byte
 	msg []byte
 }
@@ -131,6 +133,8 @@ var errServerClosed = fmt.Errorf("%w: server sent a close frame", errUnexpected)
 
 // write sends one masked frame.
 func (c *rawConn) write(opcode byte, payload []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	b := append(c.out[:0], 0x80|opcode)
 	switch n := len(payload); {
 	case n < 126:

@@ -227,10 +227,28 @@ func runRelay(ctx context.Context, cfg *config, d *dialer, errs *counters, res *
 		res.Connect, res.Login = &cs, &ls
 		fmt.Fprintf(cfg.log, "logged in %d idle users in %.1fs; login %v\n", bg.connected.Load(), time.Since(start).Seconds(), ls)
 	}
+	var st *stalled
+	if cfg.stalled > 0 {
+		st = connectStalled(ctx, cfg, d, errs, cfg.stalled)
+		defer st.close()
+		fmt.Fprintf(cfg.log, "logged in %d users that never read\n", cfg.stalled)
+	}
 	pl := newPayloads(cfg.offerSize, cfg.candSize)
 	callers, callees, err := connectPairs(ctx, cfg, d, errs)
 	if err != nil {
 		return err
+	}
+	stopRSS := make(chan struct{})
+	defer func() {
+		select {
+		case <-stopRSS:
+		default:
+			close(stopRSS)
+		}
+	}()
+	var peak <-chan int64
+	if cfg.pid > 0 {
+		peak = rssPeak(cfg.pid, stopRSS)
 	}
 	var stopping atomic.Bool
 	all := append(append([]*party(nil), callers...), callees...)
@@ -259,6 +277,16 @@ func runRelay(ctx context.Context, cfg *config, d *dialer, errs *counters, res *
 
 	interval := time.Duration(float64(time.Second) * float64(cfg.pairs) / cfg.rate)
 	end := start.Add(cfg.warmup + cfg.duration)
+	flooded := make(chan struct{})
+	if st != nil {
+		go func() {
+			defer close(flooded)
+			time.Sleep(time.Until(start))
+			st.flood(ctx, cfg, d, errs)
+		}()
+	} else {
+		close(flooded)
+	}
 	var lagMu sync.Mutex
 	var lag time.Duration
 	var senders sync.WaitGroup
@@ -285,6 +313,16 @@ func runRelay(ctx context.Context, cfg *config, d *dialer, errs *counters, res *
 	}
 	res.CPU = meter.stop()
 	got := received(all) - got0
+	<-flooded
+	close(stopRSS)
+	if st != nil {
+		res.StalledCutOff, res.FloodOffers = st.nCut.Load(), st.floodTx.Load()
+		if !st.allCut() {
+			errs.add("stalled-not-cut", int64(cfg.stalled)-res.StalledCutOff,
+				fmt.Errorf("%d of %d users that never read were still connected at the end", int64(cfg.stalled)-res.StalledCutOff, cfg.stalled))
+		}
+		fmt.Fprintf(cfg.log, "%d flood offers; %d of %d users that never read were cut off\n", res.FloodOffers, res.StalledCutOff, cfg.stalled)
+	}
 
 	lost := int64(0)
 	for i, c := range callers {
@@ -313,13 +351,16 @@ func runRelay(ctx context.Context, cfg *config, d *dialer, errs *counters, res *
 	fmt.Fprintln(cfg.log, res.CPU)
 	if cfg.pid > 0 {
 		rss, _ := procRSS(cfg.pid)
-		res.Server = &serverFigures{PID: cfg.pid, RSSBeforeKiB: rssBefore, RSSAfterKiB: rss}
+		res.Server = &serverFigures{PID: cfg.pid, RSSBeforeKiB: rssBefore, RSSAfterKiB: rss, RSSPeakKiB: <-peak}
+		if cfg.rssLimit > 0 && res.Server.RSSPeakKiB > cfg.rssLimit {
+			errs.add("rss-limit", 1, fmt.Errorf("server RSS peaked at %d KiB, over -rss-limit %d KiB", res.Server.RSSPeakKiB, cfg.rssLimit))
+		}
 		if got > 0 {
 			res.Server.CPUPerMsgUs = round3(res.CPU.ServerCPUS * 1e6 / float64(got))
 			res.Server.SystemPerMsgUs = round3(res.CPU.ServerSystemS * 1e6 / float64(got))
 		}
-		fmt.Fprintf(cfg.log, "server CPU per relayed message %.1fµs (%.1fµs in the kernel); RSS %d KiB\n",
-			res.Server.CPUPerMsgUs, res.Server.SystemPerMsgUs, rss)
+		fmt.Fprintf(cfg.log, "server CPU per relayed message %.1fµs (%.1fµs in the kernel); RSS %d KiB, peak %d KiB\n",
+			res.Server.CPUPerMsgUs, res.Server.SystemPerMsgUs, rss, res.Server.RSSPeakKiB)
 	}
 	return nil
 }

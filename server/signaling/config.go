@@ -21,10 +21,11 @@ const (
 	// DefaultSendQueueBytes is how much output may wait for one client
 	// (beyond what its socket has taken) before it is disconnected as too
 	// slow. A call start sends a few offers and answers of up to the read
-	// limit and a presence list of up to ~70 KB; 256 KiB holds that many
-	// times over even on a slow link, while 1,000 clients that stop
-	// reading hold at most ~250 MiB between them.
-	DefaultSendQueueBytes = 256 << 10
+	// limit and a presence list of up to ~70 KB, most of which the socket
+	// takes at once; 128 KiB on top holds that even on a slow link, while
+	// 1,000 clients that stop reading hold at most 125 MiB between them
+	// (a server RSS of ~265 MB in all, measured: docs/benchmarks.md).
+	DefaultSendQueueBytes = 128 << 10
 	// DefaultWriteTimeout bounds one frame write to a client.
 	DefaultWriteTimeout = 10 * time.Second
 	// DefaultPingInterval is the keep-alive period; a peer that does not
