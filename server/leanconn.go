@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/p2pchat/p2pchat/server/wsloop"
 )
 
 // An idle signaling connection should cost as little memory as possible:
@@ -34,6 +36,9 @@ import (
 type leanConn struct {
 	net.Conn
 	raw syscall.RawConn // nil for connections that are not sockets (TLS)
+	// guard refuses from outside what coder/websocket would let through
+	// (wsloop.Guard); nil: no checks.
+	guard *wsloop.Guard
 
 	// Read side. Usually only the reader goroutine reads, but a close
 	// handshake started elsewhere (shutdown) reads too, so it is locked.
@@ -77,7 +82,27 @@ func newLeanConn(c net.Conn, pending []byte) *leanConn {
 	return lc
 }
 
-// Read returns pending bytes first, then waits for the socket to become
+// Read passes on what read returns as far as the guard allows: the
+// frame the guard refuses never reaches coder/websocket, which then gets
+// the guard's *wsloop.CloseError; the reader goroutine closes the
+// connection with its status.
+func (c *leanConn) Read(p []byte) (int, error) {
+	if c.guard == nil {
+		return c.read(p)
+	}
+	if err := c.guard.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.read(p)
+	if n > 0 {
+		if k, gerr := c.guard.Check(p[:n]); gerr != nil {
+			return k, gerr
+		}
+	}
+	return n, err
+}
+
+// read returns pending bytes first, then waits for the socket to become
 // readable without holding a buffer.
 //
 // A read of at most bufioMin bytes (a bufio fill, or a frame header field)
@@ -85,7 +110,7 @@ func newLeanConn(c net.Conn, pending []byte) *leanConn {
 // beyond what coder/websocket has consumed, so between two messages every
 // unread byte is in rest, where WaitReadable can see it. Payloads are read
 // with larger buffers and are not slowed down.
-func (c *leanConn) Read(p []byte) (int, error) {
+func (c *leanConn) read(p []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if len(c.rest) == 0 && c.raw != nil && len(p) < readChunk {
@@ -236,7 +261,8 @@ func (c *leanConn) Close() error {
 // net/http would hand over become garbage once the handler returns.
 type leanWriter struct {
 	http.ResponseWriter
-	conn *leanConn
+	conn      *leanConn
+	readLimit int64 // the guard's message size limit; 0: no guard
 }
 
 // bufioMin is the smallest buffer bufio accepts.
@@ -255,6 +281,9 @@ func (w *leanWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.Join(errors.New("reading buffered handshake bytes"), err)
 	}
 	w.conn = newLeanConn(nc, pending)
+	if w.readLimit > 0 {
+		w.conn.guard = wsloop.NewGuard(w.readLimit)
+	}
 	return w.conn, bufio.NewReadWriter(bufio.NewReaderSize(w.conn, bufioMin), bufio.NewWriterSize(w.conn, bufioMin)), nil
 }
 

@@ -151,7 +151,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	lw := &leanWriter{ResponseWriter: w} // leanconn.go
+	lw := &leanWriter{ResponseWriter: w, readLimit: s.hub.Config().ReadLimit} // leanconn.go
 	conn, err := websocket.Accept(lw, r, &websocket.AcceptOptions{
 		OriginPatterns: s.cfg.AllowOrigins,
 	})

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
+
+	"github.com/p2pchat/p2pchat/server/wsloop"
 )
 
 // Conn is one connection served by Serve: a reader goroutine for the
@@ -20,12 +22,15 @@ type Conn struct {
 	cfg  Config
 
 	// Outgoing queue, guarded by qmu.
-	qmu      sync.Mutex
-	queue    [][]byte
-	queued   int  // bytes in queue
-	writing  bool // a writer goroutine is draining queue
-	inflight int  // bytes the writer has taken and is writing
-	dead     bool // connection is closing; drop further sends
+	qmu        sync.Mutex
+	queue      [][]byte
+	queued     int        // bytes in queue
+	writing    bool       // a writer goroutine is draining queue
+	inflight   int        // bytes the writer has taken and is writing
+	dead       bool       // connection is closing; drop further sends
+	msgsQueued uint64     // messages ever queued
+	msgsSent   uint64     // of those, messages written (or given up on)
+	drained    *sync.Cond // signalled when msgsSent reaches msgsQueued; nil until waited on
 
 	pingTimer *time.Timer // guarded by qmu
 
@@ -45,6 +50,7 @@ func (w *Conn) Send(msg []byte) int {
 	}
 	w.queue = append(w.queue, bytes.Clone(msg)) // msg is the caller's again after Send
 	w.queued += len(msg)
+	w.msgsQueued++
 	if !w.writing {
 		w.writing = true
 		go w.writeLoop()
@@ -84,7 +90,12 @@ func (w *Conn) writeLoop() {
 		w.inflight, w.queued = w.queued, 0
 		w.qmu.Unlock()
 
-		if err := w.writeAll(msgs); err != nil {
+		err := w.writeAll(msgs)
+		w.qmu.Lock()
+		w.msgsSent += uint64(len(msgs))
+		w.signalLocked()
+		w.qmu.Unlock()
+		if err != nil {
 			// A failed or timed-out write leaves the connection unusable;
 			// coder/websocket has closed it, which ends the reader too.
 			w.markDead()
@@ -94,11 +105,46 @@ func (w *Conn) writeLoop() {
 	}
 }
 
+func (w *Conn) signalLocked() {
+	if w.drained != nil {
+		w.drained.Broadcast()
+	}
+}
+
+// waitSent returns once the messages queued after the first mark of
+// them have been written, or the connection is dead. The reader calls it
+// after a message whose handling queued replies: coder/websocket answers
+// a close frame, and shuts the socket, as soon as it reads it, so a reply
+// to the message right before the client's close frame would otherwise
+// be lost. Relays queue to other connections and wait for nothing.
+func (w *Conn) waitSent(mark uint64) {
+	w.qmu.Lock()
+	defer w.qmu.Unlock()
+	target := w.msgsQueued
+	if target == mark {
+		return
+	}
+	if w.drained == nil {
+		w.drained = sync.NewCond(&w.qmu)
+	}
+	for w.msgsSent < target && !w.dead {
+		w.drained.Wait()
+	}
+}
+
+// queuedMark is the count waitSent compares with.
+func (w *Conn) queuedMark() uint64 {
+	w.qmu.Lock()
+	defer w.qmu.Unlock()
+	return w.msgsQueued
+}
+
 // markDead stops further sends and pings.
 func (w *Conn) markDead() {
 	w.qmu.Lock()
 	w.dead = true
 	w.queue, w.queued = nil, 0
+	w.signalLocked()
 	if w.pingTimer != nil {
 		w.pingTimer.Stop()
 	}
@@ -159,13 +205,13 @@ func (w *Conn) readLoop(ctx context.Context, h Handler) error {
 func (w *Conn) readMessage(ctx context.Context, h Handler) error {
 	typ, r, err := w.conn.Reader(ctx)
 	if err != nil {
-		return err
+		return w.failed(err)
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	defer bufPool.Put(buf)
 	buf.Reset()
 	if _, err := buf.ReadFrom(r); err != nil {
-		return err
+		return w.failed(err)
 	}
 	if typ == websocket.MessageText && !utf8.Valid(buf.Bytes()) {
 		// RFC 6455 8.1 fails the connection; coder/websocket does not
@@ -174,13 +220,25 @@ func (w *Conn) readMessage(ctx context.Context, h Handler) error {
 		_ = w.conn.Close(statusInvalidData, "text message is not UTF-8")
 		return errNotUTF8
 	}
+	mark := w.queuedMark()
 	h.OnMessage(buf.Bytes())
+	w.waitSent(mark)
 	return nil
 }
 
 // statusInvalidData is the close status for a text message that is not
 // UTF-8 (RFC 6455 7.4.1).
 const statusInvalidData = 1007
+
+// failed closes the connection with the status of a guard's refusal
+// (leanConn): coder/websocket never saw the frame at fault.
+func (w *Conn) failed(err error) error {
+	var ce *wsloop.CloseError
+	if errors.As(err, &ce) {
+		_ = w.conn.Close(websocket.StatusCode(ce.Code), ce.Reason)
+	}
+	return err
+}
 
 // errNotUTF8 ends a connection that sent a text message that is not UTF-8.
 var errNotUTF8 = errors.New("text message is not UTF-8")
