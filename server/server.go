@@ -18,6 +18,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/p2pchat/p2pchat/server/logqueue"
 	"github.com/p2pchat/p2pchat/server/signaling"
 	"github.com/p2pchat/p2pchat/server/wsloop"
 	"github.com/p2pchat/p2pchat/server/wspump"
@@ -55,6 +56,7 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
+	logq   *logqueue.Handler
 	hub    *signaling.Hub
 	router chi.Router
 	limits *connLimiter
@@ -64,8 +66,14 @@ type Server struct {
 }
 
 // New returns a Server ready to be used as an http.Handler.
+//
+// Everything the server logs goes through a queue (server/logqueue): the
+// event loop logs on the goroutine that runs every connection, which must
+// never wait for a slow log output.
 func New(cfg Config, log *slog.Logger) *Server {
-	s := &Server{cfg: cfg, log: log, hub: signaling.NewHub(cfg.Signaling, log),
+	logq := logqueue.New(log.Handler(), 0)
+	log = slog.New(logq)
+	s := &Server{cfg: cfg, log: log, logq: logq, hub: signaling.NewHub(cfg.Signaling, log),
 		limits: newConnLimiter(cfg.MaxConnsPerIP, cfg.MaxConns)}
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer, securityHeaders)
@@ -93,6 +101,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.loop != nil {
 		s.loop.Close()
 	}
+	_ = s.logq.Flush(ctx)
 	return ctx.Err()
 }
 
