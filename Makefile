@@ -66,7 +66,7 @@ BENCH_REPS ?= 3
 BENCH_BIG_MIB ?= 1024
 bench-files:
 	P2PCHAT_BENCH_FILES=1 BENCH_REPS=$(BENCH_REPS) BENCH_BIG_MIB=$(BENCH_BIG_MIB) \
-	 $(GO) test -count=1 -timeout 30m -run '^TestBenchFiles$$' ./web/e2e
+	 $(GO) test -count=1 -v -timeout 30m -run '^TestBenchFiles$$' ./web/e2e | grep -v '^\s*[0-9:.]* log:'
 
 # Browser calls between two network namespaces behind NAT routers: with
 # symmetric NATs only the embedded TURN relay connects them. Needs root,

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -174,6 +175,14 @@ func TestFileTransfer(t *testing.T) {
 	if got := eval[string](b, fmt.Sprintf(`[...document.querySelectorAll('#log li.file')].find((li) => li.dataset.fid === %s.id).querySelector('a.save').download`, fileJS(evil))); got != "_img src=x onerror=alert(1)_ 照片 報告.txt" {
 		t.Errorf("saved as %q", got)
 	}
+	// The name rules themselves.
+	names := evalAwait[string](b, `import('/files.js').then((m) => JSON.stringify([
+		'a\u202egnp.exe', '../../etc/passwd', ' .hidden. ', 'CON.txt', 'nul', 'a:b*c?"d<e>f|g\\h', '\u0000\u0007', '報告\u200b.pdf',
+	].map((n) => [m.showName(n), m.saveName(n)])))`)
+	if want := `[["agnp.exe","agnp.exe"],["../../etc/passwd","_.._etc_passwd"],[" .hidden. ","hidden"],["CON.txt","_CON.txt"],["nul","_nul"],` +
+		`["a:b*c?\"d<e>f|g\\h","a_b_c__d_e_f_g_h"],["file","file"],["報告.pdf","報告.pdf"]]`; names != want {
+		t.Errorf("names:\n got %s\nwant %s", names, want)
+	}
 	// Chat still flows beside the files.
 	a.say("all there?")
 	b.got("all there?")
@@ -273,6 +282,23 @@ func TestFileCancelDeclineDamage(t *testing.T) {
 		t.Errorf("receiver's text %q", got)
 	}
 	a.release()
+	// Random frames, text and binary, some naming the transfers that are
+	// over: no exception (the harness fails on any), no state changes.
+	eval[bool](a, `(() => { const fc = __files.fc, ids = state.files.map((f) => f.id).concat(['zz']);
+		const ts = ['offer', 'accept', 'decline', 'cancel', 'ack', 'end', 'done', 'x'];
+		const any = () => [0, -1, 1.5, 2 ** 53, 'x', null, {}, [], true, 1 << 20][Math.floor(Math.random() * 10)];
+		for (let i = 0; i < 300; i++) {
+			if (i % 3) fc.send(JSON.stringify({ t: ts[i % 8], id: ids[i % ids.length], n: any(), off: any(), size: any(), name: any(), type: any(), hash: any(), ok: any() }));
+			else { const c = crypto.getRandomValues(new Uint8Array(1 + (i % 40))); fc.send(c); }
+		}
+		fc.send('{"t":"ping","id":"end-of-noise"}');
+		return true; })()`)
+	b.wait("noise read", `state.log.length > 0`)
+	for _, n := range []string{"one.bin", "two.bin", "three.bin", "four.bin", "five.bin"} {
+		if s := eval[string](b, fileJS(n)+`.status`); s == "receiving" || s == "done" {
+			t.Errorf("%s: %s after the noise", n, s)
+		}
+	}
 	a.callState("connected", "cole")
 	b.callState("connected", "cara")
 	a.say("still talking")
@@ -362,6 +388,8 @@ func TestFileScreenshots(t *testing.T) {
 		t.Skip("set P2PCHAT_SCREENSHOTS=<dir> to write screenshots")
 	}
 	ctx := browserTest(t)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*testDeadline)
+	t.Cleanup(cancel)
 	srv := startServer(t)
 	desk := peerOptions{width: 1000, height: 700, lang: "en-US"}
 	alice := newPeer(t, ctx, srv.URL(""), "alice", desk)

@@ -6,7 +6,7 @@ import { els } from './ui.js';
 import { setText } from './i18n.js';
 import { final, memLimit } from './files.js';
 
-/** @type {Map<any, any>} row elements by transfer */
+// Row elements by transfer.
 const rows = new Map();
 /** @type {any} */
 let files;
@@ -57,7 +57,7 @@ function row(x) {
   const save = el('a', 'save');
   setText(save, 'file.save');
   const r = {
-    li, img, bar, stat, save, at: 0,
+    li, img, bar, stat, save, at: 0, timer: 0,
     accept: button('accept', () => files.accept(x), 'ok'),
     decline: button('decline', () => files.decline(x)),
     cancel: button('cancel', () => files.cancel(x)),
@@ -76,19 +76,21 @@ function row(x) {
 function update(x, progress = false) {
   const r = rows.get(x) || row(x);
   const now = performance.now();
-  if (progress && now - r.at < 150) return;
+  clearTimeout(r.timer);
+  // Skipped updates leave one for later, so a pause never shows stale bytes.
+  if (progress && now - r.at < 150) return r.timer = setTimeout(update, 150, x);
   r.at = now;
   const s = x.status, open = files.open;
   r.li.dataset.status = s;
   r.bar.max = x.size || 1;
   r.bar.value = s === 'done' ? r.bar.max : x.done;
-  r.bar.hidden = final.includes(s) && s !== 'failed' || s === 'offered';
+  r.bar.hidden = final.includes(s) || s === 'offered';
   const incoming = !x.out && s === 'offered';
   r.accept.hidden = r.decline.hidden = !incoming;
   r.accept.disabled = !open || x.big;
   r.cancel.hidden = incoming || final.includes(s);
-  r.save.hidden = !(s === 'done' && x.file);
-  if (x.file && !r.save.href) {
+  r.save.hidden = !(s === 'done' && x.file && !x.out);
+  if (!r.save.hidden && !r.save.href) {
     if (!x.url) x.url = URL.createObjectURL(x.file);
     r.save.href = x.url;
     r.save.download = x.save;

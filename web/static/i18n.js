@@ -70,7 +70,7 @@ const strings = {
   'end.not-found': ['{0} is not online.', '{0} 不在線上。'],
   'end.self': ['You cannot call yourself.', '不能打給自己。'],
   'end.other': ['The call with {0} ended.', '與 {0} 的通話已結束。'],
-  'file.attach': ['📎 File', '📎 檔案'],
+  'file.attach': ['File…', '檔案…'],
   'file.save': ['Save', '儲存'],
   'file.waiting': ['Waiting for {0} to accept…', '等待 {0} 接受…'],
   'file.offer': ['{0} wants to send you this file.', '{0} 想傳這個檔案給你。'],
