@@ -152,6 +152,8 @@ func TestCrossBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("files", func(t *testing.T) { crossFiles(t, pairs[:2]) })
+
 	t.Run("glare", func(t *testing.T) {
 		// ann-ff is impolite against max-cr: the candidates of max-cr's
 		// dropped offer reach Firefox, which would reject them.

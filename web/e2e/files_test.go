@@ -465,3 +465,39 @@ func TestFileScreenshots(t *testing.T) {
 	shot(dan, "file-mobile.png")
 	mei.release()
 }
+
+// crossFiles is TestCrossBrowser's "files" case: for each caller, callee
+// pair, the caller sends a generated file of a few MiB (and an empty one)
+// and the callee's copy must have the SHA-256 of the sender's bytes.
+func crossFiles(t *testing.T, pairs [][2]*tab) {
+	for _, p := range pairs {
+		a, b := p[0], p[1]
+		dial(a, b)
+		name := "from-" + a.browser + "-to-" + b.browser + ".bin"
+		want := tabEval[string](a, fmt.Sprintf(`(async () => {
+  const n = (3 << 20) + 123, bytes = new Uint8Array(n);
+  for (let i = 0, x = 12345; i < n; i++) x = (Math.imul(x, 1103515245) + 12345) >>> 0, bytes[i] = x >>> 24;
+  __files.sendFiles([new File([bytes], %q), new File([], 'empty-' + %q)]);
+  const d = await crypto.subtle.digest('SHA-256', bytes);
+  return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, '0')).join('');
+})()`, name, name))
+		for _, n := range []string{name, "empty-" + name} {
+			row := fmt.Sprintf(`[...document.querySelectorAll('#log li.file')].find((li) => li.dataset.fid === (%s || {}).id)`, fileJS(n))
+			b.wait("offer of "+n, fmt.Sprintf(`(%s || {}).status === 'offered' && %s`, fileJS(n), row))
+			b.click(fmt.Sprintf(`#log li.file[data-fid=%q] button.ok`, tabEval[string](b, fileJS(n)+`.id`)))
+			for _, u := range []*tab{a, b} {
+				u.wait(n+" done", fmt.Sprintf(`(%s || {}).status === 'done'`, fileJS(n)))
+			}
+			if hs, hr := tabEval[string](a, fileJS(n)+`.hash`), tabEval[string](b, fileJS(n)+`.hash`); len(hs) != 64 || hs != hr {
+				t.Errorf("%v -> %v: %s: transfer hashes %q and %q", a, b, n, hs, hr)
+			}
+		}
+		if got := tabEval[string](b, wholeSHA+fmt.Sprintf(`(%q)`, name)); got != want {
+			t.Errorf("%v -> %v: received SHA-256 %s, sent %s", a, b, got, want)
+		}
+		if !tabEval[bool](b, fileJS(name)+`.sink.disk`) {
+			t.Errorf("%v: the file was not streamed to disk", b)
+		}
+		hangUp(a, b)
+	}
+}
