@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -82,7 +81,7 @@ func fileJS(name string) string {
 // fileStatus waits until the transfer named name is in status s.
 func (p *peer) fileStatus(name, s string) {
 	p.t.Helper()
-	p.wait(name+" "+s, fmt.Sprintf(`(%s || {}).status === %q`, fileJS(name), s))
+	p.waitLong(name+" "+s, fmt.Sprintf(`(%s || {}).status === %q`, fileJS(name), s))
 }
 
 // fileClick clicks a button of the transfer's row.
@@ -126,7 +125,7 @@ func checkReceived(t *testing.T, from, to *peer, name, want string) {
 // Chinese): each is offered, accepted, streamed to disk and arrives with
 // the sender's SHA-256; the picture is previewed; the name stays text.
 func TestFileTransfer(t *testing.T) {
-	_, a, b := loggedInPair(t, "fay", "finn")
+	a, b := filePair(t, "fay", "finn")
 	connect(t, a, b, "fay", "finn")
 	dir := t.TempDir()
 	const evil = `<img src=x onerror=alert(1)> 照片 報告.txt`
@@ -188,6 +187,31 @@ func TestFileTransfer(t *testing.T) {
 	b.got("all there?")
 }
 
+// Transfers on a busy 2-core machine shared with other tests can crawl:
+// waits for bytes get longer than a step, and file tests a longer deadline.
+const (
+	byteWait     = 45 * time.Second
+	fileDeadline = 3 * time.Minute
+)
+
+func (p *peer) waitLong(what, js string) {
+	p.t.Helper()
+	p.waitFor(what, js, byteWait)
+}
+
+// filePair is loggedInPair with the file tests' deadline.
+func filePair(t *testing.T, nameA, nameB string, query ...string) (*peer, *peer) {
+	t.Helper()
+	ctx := browserTestFor(t, fileDeadline)
+	srv := startServer(t)
+	q := append(query, "", "")
+	a := newPeer(t, ctx, srv.URL(q[0]), nameA)
+	b := newPeer(t, ctx, srv.URL(q[1]), nameB)
+	a.login(nameA)
+	b.login(nameB)
+	return a, b
+}
+
 // held makes the sender stop before the byte at off, until release.
 func (p *peer) hold(off int) {
 	p.t.Helper()
@@ -204,7 +228,7 @@ func (p *peer) release() {
 // offered as done), and garbage on the file channel, which ends only the
 // transfer it hits: the call and the chat go on.
 func TestFileCancelDeclineDamage(t *testing.T) {
-	_, a, b := loggedInPair(t, "cara", "cole")
+	a, b := filePair(t, "cara", "cole")
 	connect(t, a, b, "cara", "cole")
 	dir := t.TempDir()
 	one, _ := writeFile(t, dir, "one.bin", 4<<20, 3)
@@ -217,8 +241,8 @@ func TestFileCancelDeclineDamage(t *testing.T) {
 
 	// The sender cancels mid-file.
 	b.fileClick("one.bin", "button.ok")
-	a.wait("one.bin held", fileJS("one.bin")+`.acked === 2 << 20`)
-	b.wait("one.bin half there", fileJS("one.bin")+`.done === 2 << 20`)
+	a.waitLong("one.bin held", fileJS("one.bin")+`.acked === 2 << 20`)
+	b.waitLong("one.bin half there", fileJS("one.bin")+`.done === 2 << 20`)
 	a.fileClick("one.bin", `button[data-i18n="cancel"]`)
 	a.fileStatus("one.bin", "cancelled")
 	b.fileStatus("one.bin", "cancelled")
@@ -231,7 +255,7 @@ func TestFileCancelDeclineDamage(t *testing.T) {
 
 	// The receiver cancels mid-file.
 	b.fileClick("two.bin", "button.ok")
-	a.wait("two.bin held", fileJS("two.bin")+`.acked === 2 << 20`)
+	a.waitLong("two.bin held", fileJS("two.bin")+`.acked === 2 << 20`)
 	b.fileClick("two.bin", `button[data-i18n="cancel"]`)
 	b.fileStatus("two.bin", "cancelled")
 	a.fileStatus("two.bin", "cancelled")
@@ -266,7 +290,7 @@ func TestFileCancelDeclineDamage(t *testing.T) {
 	a.hold(1 << 20)
 	a.upload(five)
 	b.fileClick("five.bin", "button.ok")
-	a.wait("five.bin held", fileJS("five.bin")+`.acked === 1 << 20`)
+	a.waitLong("five.bin held", fileJS("five.bin")+`.acked === 1 << 20`)
 	eval[bool](a, `(() => { const fc = __files.fc;
 		fc.send('not json'); fc.send('{"t":"offer","id":"x","n":-1}'); fc.send(new Uint8Array(5));
 		const c = new Uint8Array(40); new DataView(c.buffer).setUint32(0, 999); fc.send(c);
@@ -312,7 +336,7 @@ func TestFileCancelDeclineDamage(t *testing.T) {
 // memory (?filemem=1, as a browser without the file system API does), and
 // refuses an offer above its memory limit.
 func TestFileResume(t *testing.T) {
-	ctx := browserTest(t)
+	ctx := browserTestFor(t, fileDeadline)
 	srv := startServer(t)
 	a := newPeer(t, ctx, srv.URL(""), "rae")
 	b := newPeer(t, ctx, srv.URL("filemem=1"), "ray")
@@ -329,7 +353,7 @@ func TestFileResume(t *testing.T) {
 	a.hold(2 << 20)
 	a.upload(one)
 	b.fileClick("one.bin", "button.ok")
-	a.wait("one.bin held", fileJS("one.bin")+`.acked === 2 << 20`)
+	a.waitLong("one.bin held", fileJS("one.bin")+`.acked === 2 << 20`)
 	const ufrag = `(window.__pcs.at(-1).currentLocalDescription.sdp.match(/a=ice-ufrag:(\S+)/) || [])[1]`
 	before := map[*peer]string{a: eval[string](a, ufrag), b: eval[string](b, ufrag)}
 	eval[bool](a, `(window.__pcs.at(-1).restartIce(), true)`)
@@ -345,7 +369,7 @@ func TestFileResume(t *testing.T) {
 	a.hold(3 << 20)
 	a.upload(two)
 	b.fileClick("two.bin", "button.ok")
-	a.wait("two.bin held", fileJS("two.bin")+`.acked === 3 << 20`)
+	a.waitLong("two.bin held", fileJS("two.bin")+`.acked === 3 << 20`)
 	eval[bool](a, `(window.__pcs.at(-1).close(), true)`)
 	b.ended("end.lost")
 	b.fileStatus("two.bin", "paused")
@@ -387,9 +411,7 @@ func TestFileScreenshots(t *testing.T) {
 	if dir == "" {
 		t.Skip("set P2PCHAT_SCREENSHOTS=<dir> to write screenshots")
 	}
-	ctx := browserTest(t)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*testDeadline)
-	t.Cleanup(cancel)
+	ctx := browserTestFor(t, 2*fileDeadline)
 	srv := startServer(t)
 	desk := peerOptions{width: 1000, height: 700, lang: "en-US"}
 	alice := newPeer(t, ctx, srv.URL(""), "alice", desk)
@@ -432,7 +454,7 @@ func TestFileScreenshots(t *testing.T) {
 	shot(bob, "file-offer.png")
 	bob.fileClick("sunset.png", "button.ok")
 	bob.fileClick("holiday-video.mp4", "button.ok")
-	alice.wait("held", fileJS("holiday-video.mp4")+`.acked === 3 << 20`)
+	alice.waitLong("held", fileJS("holiday-video.mp4")+`.acked === 3 << 20`)
 	bob.fileStatus("sunset.png", "done")
 	shot(alice, "file-progress-sender.png")
 	shot(bob, "file-progress-receiver.png")
@@ -443,7 +465,7 @@ func TestFileScreenshots(t *testing.T) {
 	alice.hold(1 << 20)
 	alice.upload(notes)
 	bob.fileClick("notes.pdf", "button.ok")
-	alice.wait("held", fileJS("notes.pdf")+`.acked === 1 << 20`)
+	alice.waitLong("held", fileJS("notes.pdf")+`.acked === 1 << 20`)
 	bob.fileClick("notes.pdf", `button[data-i18n="cancel"]`)
 	alice.fileStatus("notes.pdf", "cancelled")
 	alice.release()
@@ -460,7 +482,7 @@ func TestFileScreenshots(t *testing.T) {
 	dan.fileClick("sunset.png", "button.ok")
 	dan.fileStatus("sunset.png", "done")
 	dan.fileClick("期末報告.pdf", "button.ok")
-	mei.wait("held", fileJS("期末報告.pdf")+`.acked === 2 << 20`)
+	mei.waitLong("held", fileJS("期末報告.pdf")+`.acked === 2 << 20`)
 	shot(mei, "file-zh-tw.png")
 	shot(dan, "file-mobile.png")
 	mei.release()
@@ -486,7 +508,9 @@ func crossFiles(t *testing.T, pairs [][2]*tab) {
 			b.wait("offer of "+n, fmt.Sprintf(`(%s || {}).status === 'offered' && %s`, fileJS(n), row))
 			b.click(fmt.Sprintf(`#log li.file[data-fid=%q] button.ok`, tabEval[string](b, fileJS(n)+`.id`)))
 			for _, u := range []*tab{a, b} {
-				u.wait(n+" done", fmt.Sprintf(`(%s || {}).status === 'done'`, fileJS(n)))
+				if !u.within(byteWait, fmt.Sprintf(`(%s || {}).status === 'done'`, fileJS(n))) {
+					t.Fatalf("%v: %s not done", u, n)
+				}
 			}
 			if hs, hr := tabEval[string](a, fileJS(n)+`.hash`), tabEval[string](b, fileJS(n)+`.hash`); len(hs) != 64 || hs != hr {
 				t.Errorf("%v -> %v: %s: transfer hashes %q and %q", a, b, n, hs, hr)
