@@ -47,6 +47,7 @@ fuzz:
 	$(GO) test ./server/ice -run '^$$' -fuzz '^FuzzParseUsername$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server/wsloop -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server/wsloop -run '^$$' -fuzz '^FuzzGuard$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server/wsloop -run '^$$' -fuzz '^FuzzHeadEnd$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server/wsloop -run '^$$' -fuzz '^FuzzListenHead$$' -fuzztime $(FUZZTIME_NET)
 
 # Benchmarks of the hot paths (benchstat-friendly), then a short bounded

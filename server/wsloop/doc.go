@@ -41,7 +41,9 @@
 // The frame codec (frame.go, decoder.go) follows RFC 6455 for what a
 // server receives: masked frames, fragmentation, interleaved control
 // frames, close codes, UTF-8 text (1007 otherwise), a message size limit
-// checked from the header. No
+// checked from the header. Guard (guard.go) makes the same checks from
+// outside on the byte stream of a connection that coder/websocket serves
+// (TLS), for what that library lets through or catches too late. No
 // extensions are negotiated, so compression is never used.
 //
 // The loop needs epoll, so it exists on Linux only; New reports

@@ -82,3 +82,25 @@ func exchange(t *testing.T, addr string, input []byte) []byte {
 	}
 	return out
 }
+
+// FuzzHeadEnd checks headEnd against its definition: the head ends at the
+// first empty line, whether lines end in CRLF or in a bare LF.
+func FuzzHeadEnd(f *testing.F) {
+	for _, seed := range []string{upgradeRequest("h", ""), "GET / HTTP/1.1\nHost: h\n\n", "\n\n", "a\r\n\r", "a\n\r\nb"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := -1
+		for i := 1; i < len(b) && want < 0; i++ {
+			switch {
+			case b[i-1] == '\n' && b[i] == '\n':
+				want = i + 1
+			case b[i-1] == '\n' && b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n':
+				want = i + 2
+			}
+		}
+		if got := headEnd(b); got != want {
+			t.Fatalf("headEnd(%q) = %d, want %d", b, got, want)
+		}
+	})
+}
