@@ -16,7 +16,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/p2pchat/p2pchat/server/logqueue"
 	"github.com/p2pchat/p2pchat/server/signaling"
@@ -76,7 +75,7 @@ func New(cfg Config, log *slog.Logger) *Server {
 	s := &Server{cfg: cfg, log: log, logq: logq, hub: signaling.NewHub(cfg.Signaling, log),
 		limits: newConnLimiter(cfg.MaxConnsPerIP, cfg.MaxConns)}
 	r := chi.NewRouter()
-	r.Use(middleware.Recoverer, securityHeaders)
+	r.Use(s.recoverer, securityHeaders)
 	r.Get("/healthz", s.healthz)
 	r.Get("/ws", s.serveWS)
 	if cfg.Metrics {
