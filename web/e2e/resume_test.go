@@ -234,3 +234,37 @@ func TestResumeStolenToken(t *testing.T) {
 		t.Errorf("%d resumes, want 2 (the owner's)", n)
 	}
 }
+
+// TestResumePeerGaveUp: the caller cancels while the callee is offline (the
+// cancel is lost with the callee's dead connection); the callee accepts
+// offline, and when its answer goes out after the re-login the server
+// says there is no such call any more: the callee's call ends with a
+// reason, and the caller, whose call ended already, is not rung again.
+func TestResumePeerGaveUp(t *testing.T) {
+	ctx := browserTest(t)
+	srv := startServer(t)
+	link := newFlakyLink(t, srv.addr)
+	a := newPeer(t, ctx, srv.URL(""), "cal")
+	b := newPeer(t, ctx, link.URL(""), "cat")
+	a.login("cal")
+	b.login("cat")
+	a.call("cat")
+	b.callState("incoming", "cal")
+	link.cut(true)
+	b.wait("socket lost", `state.sig === 'reconnecting'`)
+	a.do("cancel", chromedp.Click(chromedp.CSS("#cancel")))
+	a.ended("end.cancelled.local")
+	b.do("accept", chromedp.Click(chromedp.CSS("#accept")))
+	b.wait("answer kept", `state.signaling.outbox.some(e => e.m.type === 'answer')`)
+	link.setDown(false)
+	b.retryNow()
+	b.ended("end.other")
+	if got := b.text("#notice"); got != "The call with cal ended." {
+		t.Errorf("notice %q", got)
+	}
+	// The callee offered no ICE restart on its re-login (which would
+	// have rung the caller again): it waits to see whether the call lives.
+	if s := eval[string](a, `state.call.state + ' ' + state.call.reason`); s != "ended end.cancelled.local" {
+		t.Errorf("caller's call: %s, want it ended as cancelled", s)
+	}
+}

@@ -96,8 +96,12 @@ const sig = new Signaling({
       render(state);
       if (!again) els.dial.focus();
       // What went to the old socket may be lost: restart ICE, with the
-      // fresh TURN credentials of this login, unless the call is fine.
-      else if (link && !(link.open && link.healthy)) link.restart(state.iceServers).then(() => link && link.watch(6000));
+      // fresh TURN credentials of this login, unless the call is fine. A
+      // callee still setting up waits a little: its peer may have gone.
+      else if (link && !(link.open && link.healthy)) {
+        if (link.open || link.pc.signalingState === 'have-local-offer') link.restart(state.iceServers);
+        link.watch(3000);
+      }
       return;
     }
     state.taken = sig.taken;
@@ -116,7 +120,7 @@ const sig = new Signaling({
   },
   onMessage,
   onStale() {
-    if (!link || !link.open) leave('failed', 'end.sigLost');
+    if (!link || !link.open) leave('offline', 'end.sigLost');
   },
   log,
 });
@@ -159,8 +163,9 @@ function onMessage(m) {
       break;
     case 'error':
       log('server error', m.code, m.message, from);
-      if (m.code === 'user-not-found' && from === c.peer && activeStates.includes(c.state) && !(link && link.open)) {
-        end(c.state === 'outgoing' ? 'end.not-found' : 'end.offline');
+      // Our messages found no peer, or no call: it ended while we were away.
+      if (['user-not-found', 'not-in-call'].includes(m.code) && from === c.peer && activeStates.includes(c.state) && !(link && link.open)) {
+        end(m.code === 'not-in-call' ? 'end.other' : c.state === 'outgoing' ? 'end.not-found' : 'end.offline');
       }
       break;
   }
