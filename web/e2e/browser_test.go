@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
@@ -85,6 +87,13 @@ type peer struct {
 type peerOptions struct {
 	width, height int
 	lang          string // navigator.language, e.g. "zh-TW"
+	// noCamera: the camera permission is denied (the microphone granted)
+	// through DevTools, instead of the fake UI that grants everything.
+	noCamera bool
+	// hostRules maps test host names (Chromium's --host-resolver-rules);
+	// certErrors accepts any certificate (the self-signed listener).
+	hostRules  string
+	certErrors bool
 }
 
 // newPeer starts a browser and opens url in it. name labels its logs; the
@@ -103,8 +112,15 @@ func newPeer(t *testing.T, ctx context.Context, url, name string, o ...peerOptio
 		// Without a media permission Chromium gathers host candidates only
 		// on the default-route interface, which these machines may lack;
 		// with it (fake UI grants it) loopback candidates are offered.
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", !opt.noCamera),
 		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		// Three synthetic cameras (the second is a Y16 depth camera, whose
+		// frames no encoder takes: tests switch to the third, MJPEG) and
+		// microphones, and a
+		// synthetic screen for getDisplayMedia.
+		chromedp.Flag("use-fake-device-for-media-stream", "device-count=3"),
+		chromedp.Flag("auto-select-desktop-capture-source", "Entire screen"),
+		chromedp.Flag("ignore-certificate-errors", opt.certErrors),
 		// Repeats chromedp's defaults, since this flag replaces them; raw IPs
 		// instead of mDNS names keep candidates resolvable in the sandbox.
 		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"),
@@ -112,6 +128,9 @@ func newPeer(t *testing.T, ctx context.Context, url, name string, o ...peerOptio
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("no-first-run", true),
 	)
+	if opt.hostRules != "" {
+		flags = append(flags, chromedp.Flag("host-resolver-rules", opt.hostRules))
+	}
 	// chromedp makes (and removes) a fresh user-data-dir per allocator.
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, flags...)
 	t.Cleanup(cancelAlloc)
@@ -157,6 +176,18 @@ func newPeer(t *testing.T, ctx context.Context, url, name string, o ...peerOptio
 		_, err = cdp.Call(ctx, tg, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua, AcceptLanguage: opt.lang})
 		return err
 	})
+	if opt.noCamera {
+		u, err := neturl.Parse(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		origin := u.Scheme + "://" + u.Host
+		for perm, set := range map[string]browser.PermissionSetting{"camera": browser.PermissionSettingDenied, "microphone": browser.PermissionSettingGranted} {
+			if _, err := chromedp.CallBrowser(tab, browser.SetPermission, browser.SetPermissionParams{Permission: &browser.PermissionDescriptor{Name: perm}, Setting: set, Origin: origin}); err != nil {
+				t.Fatalf("%s: set %s permission: %v", name, perm, err)
+			}
+		}
+	}
 	if err := chromedp.Do(tab, setLang, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("#name"))); err != nil {
 		t.Fatalf("%s: open %s: %v", name, url, err)
 	}

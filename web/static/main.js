@@ -5,10 +5,13 @@
 import { Signaling } from './signaling.js';
 import { PeerLink } from './call.js';
 import { Chat } from './chat.js';
-import { els, render, addMessage, markDelivered, clearLog, activeStates } from './ui.js';
+import { els, render as renderUI, addMessage, markDelivered, clearLog, activeStates } from './ui.js';
 import { pickLanguage, setLanguage, lang } from './i18n.js';
 import { Files } from './files.js';
 import { initFiles } from './filesui.js';
+import * as media from './media.js';
+import { ring, askNotify } from './ring.js';
+import { init as initControls, renderAv } from './controls.js';
 
 const params = new URLSearchParams(location.search);
 // Unanswered calls end after this on both sides; ?ring=N (s) is for tests.
@@ -39,6 +42,8 @@ const state = {
   truncated: false,
   iceServers: [],
   relayOnly: false,
+  httpsPort: 0,
+  ring: 'off',
   call: newCall('', 'idle'),
   /** @type {any[]} */
   messages: [],
@@ -54,8 +59,18 @@ const state = {
 /** @type {any} */ (window).state = state;
 
 function newCall(peer, s) {
-  return { peer, state: s, reason: '', open: false, unstable: false, peerSigLost: false, safety: '', path: '', setupMs: 0 };
+  return { peer, state: s, reason: '', open: false, unstable: false, peerSigLost: false, safety: '', path: '', setupMs: 0,
+    kind: 'text', av: media.newAv(), peerAv: null, peerHad: null, q: null, videoMs: 0 };
 }
+
+/** @param {any} s */
+function render(s) {
+  renderUI(s);
+  renderAv(s);
+  ring(s);
+}
+media.init(state, () => render(state));
+const refreshDevices = initControls(state);
 
 /** @param {...any} a */
 function log(...a) {
@@ -134,6 +149,7 @@ function onMessage(m) {
   switch (m.type) {
     case 'hello':
       state.relayOnly = relayParam && m.testRelay === true;
+      state.httpsPort = Number(m.httpsPort) || 0;
     // fall through
     case 'ice':
       if (Array.isArray(m.iceServers)) state.iceServers = m.iceServers;
@@ -155,7 +171,7 @@ function onMessage(m) {
       break;
     case 'candidate':
       if (from !== c.peer) return;
-      if (c.state === 'incoming') pendingCands.push(m);
+      if (c.state === 'incoming' || !link) pendingCands.push(m);
       else if (link) link.receive(m);
       break;
     case 'leave':
@@ -196,6 +212,7 @@ function onOffer(m, from) {
   }
   if (!activeStates.includes(c.state)) {
     resetCall(from, 'incoming');
+    state.call.kind = media.kindOf(m.offer && m.offer.sdp);
     pendingOffer = m;
     pendingCands = [];
     ringTimer = setTimeout(() => end('end.timeout.in'), ringMs);
@@ -203,7 +220,7 @@ function onOffer(m, from) {
     els.accept.focus();
     return;
   }
-  if (c.state === 'incoming') {
+  if (c.state === 'incoming' || (c.state === 'connecting' && !link)) {
     pendingOffer = m; // the caller offered again: the newest offer counts
     pendingCands = [];
     return;
@@ -263,6 +280,7 @@ function teardown() {
   clearTimeout(ringTimer);
   clearTimeout(lostTimer);
   if (link) link.close();
+  media.stop();
   link = pendingOffer = null;
   pendingCands = [];
 }
@@ -318,7 +336,7 @@ function connect(peer, initiator) {
       els.msg.focus();
       showTrust(l);
     },
-    onData: (m) => chat.handle(m, peer),
+    onData: (m) => (m.t === 'av' ? media.peer(m) : chat.handle(m, peer)),
     onClose() {
       state.call.open = false;
       render(state);
@@ -339,6 +357,7 @@ function connect(peer, initiator) {
   });
   link = l;
   files.attach(l);
+  media.attach(l);
   return l;
 }
 
@@ -373,7 +392,7 @@ async function showTrust(l) {
 }
 
 /** @param {string} peer */
-function call(peer) {
+async function call(peer) {
   peer = peer.trim();
   state.dialError = null;
   if (!peer || !state.loggedIn || activeStates.includes(state.call.state)) return;
@@ -383,8 +402,17 @@ function call(peer) {
     return;
   }
   resetCall(peer, 'outgoing');
-  t0 = performance.now();
-  connect(peer, true); // the data channel triggers negotiationneeded -> offer
+  const c = state.call;
+  t0 = c.clickAt = performance.now();
+  c.kind = els.kind.value;
+  render(state);
+  if (c.kind !== 'text') {
+    // Camera and microphone first, so that the first offer carries them.
+    await media.capture(c.kind === 'video');
+    refreshDevices();
+    if (state.call !== c || !activeStates.includes(c.state)) return;
+  }
+  if (!link) connect(peer, true); // the data channel triggers negotiationneeded -> offer
   ringTimer = setTimeout(() => {
     sig.post({ type: 'leave', name: peer, reason: 'timeout' });
     end('end.timeout');
@@ -393,11 +421,19 @@ function call(peer) {
   els.cancel.focus();
 }
 
-function accept() {
+/** @param {boolean} cam accept a video call with the camera on */
+async function accept(cam) {
   const c = state.call;
   if (c.state !== 'incoming' || !pendingOffer) return;
   answered();
-  t0 = performance.now();
+  t0 = c.clickAt = performance.now();
+  if (c.kind !== 'text') {
+    render(state);
+    // Tracks added before the offer is applied answer it in one round.
+    await media.capture(cam && c.kind === 'video');
+    refreshDevices();
+    if (state.call !== c || c.state !== 'connecting' || link) return;
+  }
   const l = connect(c.peer, false);
   l.receive(pendingOffer);
   for (const m of pendingCands) l.receive(m);
@@ -433,6 +469,7 @@ els.loginForm.addEventListener('submit', (e) => {
   state.loginError = null;
   state.joining = true;
   render(state);
+  askNotify();
   sig.login(name);
 });
 els.dialForm.addEventListener('submit', (e) => {
@@ -443,7 +480,8 @@ els.users.addEventListener('click', (e) => {
   const b = /** @type {HTMLElement} */ (e.target).closest('button.user');
   if (b instanceof HTMLElement && b.dataset.name) call(b.dataset.name);
 });
-els.accept.addEventListener('click', accept);
+els.accept.addEventListener('click', () => accept(true));
+els.acceptNoCam.addEventListener('click', () => accept(false));
 els.retry.addEventListener('click', () => sig.retryNow());
 // The status line counts down to the next attempt.
 setInterval(() => state.retryAt && !sig.ws && render(state), 1000);
