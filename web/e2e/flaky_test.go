@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -28,6 +27,7 @@ type flakyLink struct {
 type proxyPair struct {
 	client, server net.Conn
 	cut            bool // guarded by flakyLink.mu
+	stalled        bool // guarded by flakyLink.mu: bytes vanish both ways
 }
 
 // newFlakyLink proxies a loopback port to target until the test ends.
@@ -90,7 +90,21 @@ func (l *flakyLink) accept() {
 // up copies browser -> server. A browser that closes (not a cut) closes
 // the server side too, as a real close would.
 func (l *flakyLink) up(p *proxyPair) {
-	_, _ = io.Copy(p.server, p.client)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := p.client.Read(buf)
+		l.mu.Lock()
+		stalled := p.stalled
+		l.mu.Unlock()
+		if n > 0 && !stalled {
+			if _, err := p.server.Write(buf[:n]); err != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	l.mu.Lock()
 	cut := p.cut
 	l.mu.Unlock()
@@ -107,8 +121,11 @@ func (l *flakyLink) downstream(p *proxyPair) {
 	for {
 		n, err := p.server.Read(buf)
 		l.mu.Lock()
-		cut := p.cut
+		cut, stalled := p.cut, p.stalled
 		l.mu.Unlock()
+		if stalled && !cut {
+			n = 0
+		}
 		if n > 0 && !cut {
 			if _, werr := p.client.Write(buf[:n]); werr != nil && !errors.Is(werr, net.ErrClosed) {
 				cut = true
@@ -169,6 +186,17 @@ func (l *flakyLink) cut(down bool) {
 			_ = tc.SetLinger(0) // a reset, as when the address is gone
 		}
 		_ = p.client.Close()
+	}
+}
+
+// stall makes the current connections silent both ways, without closing
+// anything: the browser's socket looks open, as after a network change
+// the browser has not noticed. New connections work.
+func (l *flakyLink) stall() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for p := range l.pairs {
+		p.stalled = true
 	}
 }
 

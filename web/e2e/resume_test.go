@@ -268,3 +268,32 @@ func TestResumePeerGaveUp(t *testing.T) {
 		t.Errorf("caller's call: %s, want it ended as cancelled", s)
 	}
 }
+
+// TestResumeSilentSocket: after a network change the page's socket may
+// look open while nothing gets through. Coming back online, or to the
+// page, it checks the socket, finds it silent, reconnects and resumes its
+// session (the server still holds the silent connection).
+func TestResumeSilentSocket(t *testing.T) {
+	ctx := browserTest(t)
+	srv := startServer(t)
+	link := newFlakyLink(t, srv.addr)
+	a := newPeer(t, ctx, link.URL(""), "sol")
+	a.login("sol")
+	for i, ev := range []string{`dispatchEvent(new Event('online'))`, `document.dispatchEvent(new Event('visibilitychange'))`} {
+		link.stall()
+		a.do("wake", chromedp.Evaluate[chromedp.Void](ev))
+		a.wait("resumed", fmt.Sprintf(`state.logins === %d && state.sig === 'connected'`, i+2))
+	}
+	if n := srv.hub().Stats().Resumes.Load(); n != 2 {
+		t.Errorf("%d resumes, want 2", n)
+	}
+	if n := eval[int](a, `state.taken`); n != 0 {
+		t.Errorf("%d name-taken answers, want 0", n)
+	}
+	// Awake with a working socket: the check passes and nothing changes.
+	a.do("wake", chromedp.Evaluate[chromedp.Void](`dispatchEvent(new Event('online'))`))
+	a.wait("probe answered", `!state.signaling.probe`)
+	if n := eval[int](a, `state.logins`); n != 3 {
+		t.Errorf("%d logins after a wake-up on a working socket, want 3", n)
+	}
+}
