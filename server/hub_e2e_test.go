@@ -194,15 +194,16 @@ func TestE2EPingDropsDeadPeer(t *testing.T) {
 
 func TestE2EPingKeepsLivePeer(t *testing.T) {
 	t.Parallel()
-	eachTransport(t, Config{Signaling: signaling.Config{PingInterval: 100 * time.Millisecond}}, func(t *testing.T, srv *e2eServer) {
+	eachTransport(t, Config{Signaling: signaling.Config{PingInterval: 700 * time.Millisecond}}, func(t *testing.T, srv *e2eServer) {
 		c := srv.login(t, "alive")
 		// A reader answers pings; nothing else is sent to an idle client.
 		ctx := c.conn.CloseRead(context.Background())
-		// Ten intervals without a drop: a live peer answers every ping.
-		// (What is checked is that nothing happens, so time must pass.)
-		time.Sleep(time.Second)
+		// Four intervals without a drop: a live peer answers every ping.
+		// (What is checked is that nothing happens, so time must pass;
+		// the interval leaves a busy machine room to answer.)
+		time.Sleep(3 * time.Second)
 		if ctx.Err() != nil || srv.Hub().Online() != 1 {
-			t.Fatalf("live peer dropped after 10 ping intervals (ctx err %v, online %d)", ctx.Err(), srv.Hub().Online())
+			t.Fatalf("live peer dropped after 4 ping intervals (ctx err %v, online %d)", ctx.Err(), srv.Hub().Online())
 		}
 	})
 }
@@ -230,7 +231,7 @@ func TestE2EShutdownClosesWithGoingAway(t *testing.T) {
 func TestE2EManyClientsLogInAtOnce(t *testing.T) {
 	t.Parallel()
 	eachTransport(t, Config{}, func(t *testing.T, srv *e2eServer) {
-		const n = 100
+		const n = 50
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Go(func() {

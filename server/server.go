@@ -12,7 +12,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/coder/websocket"
 	"github.com/go-chi/chi/v5"
@@ -49,6 +51,11 @@ type Config struct {
 	// (coder/websocket) instead of the event loop (server/wsloop), which
 	// otherwise serves plain-TCP connections on Linux.
 	NoEventLoop bool
+	// EventLoops is how many event loops serve WebSockets; each
+	// connection is served by one of them, given out in turn, and the
+	// first also accepts. Zero means one per GOMAXPROCS: one loop keeps
+	// one core busy at most.
+	EventLoops int
 }
 
 // Server serves the client, the signaling WebSocket and health checks.
@@ -61,7 +68,8 @@ type Server struct {
 	limits *connLimiter
 
 	loopOnce sync.Once
-	loop     *wsloop.Loop // nil: goroutine per connection
+	loops    []*wsloop.Loop // none: goroutine per connection
+	loopTurn atomic.Uint64
 }
 
 // New returns a Server ready to be used as an http.Handler.
@@ -97,29 +105,49 @@ func (s *Server) Hub() *signaling.Hub { return s.hub }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.hub.Shutdown(ctx)
 	s.loopOnce.Do(func() {}) // no loop may start after this
-	if s.loop != nil {
-		s.loop.Close()
+	for _, l := range s.loops {
+		l.Close()
 	}
 	_ = s.logq.Flush(ctx)
 	return ctx.Err()
 }
 
-// eventLoop starts the event loop with the first WebSocket, so that a
-// Server that never serves one owns no goroutine. It returns nil where
-// the loop is off or unavailable.
+// eventLoop starts the event loops with the first WebSocket, so that a
+// Server that never serves one owns no goroutine, and returns the one that
+// accepts. It returns nil where the loops are off or unavailable.
 func (s *Server) eventLoop() *wsloop.Loop {
 	s.loopOnce.Do(func() {
 		if s.cfg.NoEventLoop {
 			return
 		}
-		loop, err := wsloop.New(loopConfig(s.hub.Config()), s.log)
-		if err != nil {
-			s.log.Warn("event loop unavailable; serving a goroutine per connection", "err", err)
-			return
+		n := s.cfg.EventLoops
+		if n <= 0 {
+			n = runtime.GOMAXPROCS(0)
 		}
-		s.loop = loop
+		for range n {
+			loop, err := wsloop.New(loopConfig(s.hub.Config()), s.log)
+			if err != nil {
+				s.log.Warn("event loop unavailable; serving a goroutine per connection", "err", err)
+				for _, l := range s.loops {
+					l.Close()
+				}
+				s.loops = nil
+				return
+			}
+			s.loops = append(s.loops, loop)
+		}
 	})
-	return s.loop
+	if len(s.loops) == 0 {
+		return nil
+	}
+	return s.loops[0]
+}
+
+// nextLoop is the loop to serve a new connection: each in turn. The hub's
+// state keeps its one lock whichever loop a connection is on; a message
+// to a connection on another loop is queued there and wakes that loop.
+func (s *Server) nextLoop() *wsloop.Loop {
+	return s.loops[s.loopTurn.Add(1)%uint64(len(s.loops))]
 }
 
 // Listener returns the listener to give http.Server.Serve for ln. Where
@@ -154,8 +182,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.TLS == nil {
-		if loop := s.eventLoop(); loop != nil {
-			s.serveLoop(loop, w, r, remote, release)
+		if s.eventLoop() != nil {
+			s.serveLoop(s.nextLoop(), w, r, remote, release)
 			return
 		}
 	}

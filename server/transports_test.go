@@ -24,6 +24,8 @@ import (
 //
 //   - loop: plain TCP on the event loop (server/wsloop), which also accepts
 //     the connections, as cmd/p2pchat serves;
+//   - loops: the same over three loops, so that most messages cross from
+//     one loop to another;
 //   - goroutine: plain TCP with a goroutine per connection (server/wspump
 //     over coder/websocket, leanConn's raw reads and write batching);
 //   - tls: the goroutine transport behind TLS, where leanConn batches
@@ -32,7 +34,14 @@ var transports = []struct {
 	name  string
 	start func(t testing.TB, cfg Config) *e2eServer
 }{
-	{"loop", func(t testing.TB, cfg Config) *e2eServer { return startE2E(t, cfg, false) }},
+	{"loop", func(t testing.TB, cfg Config) *e2eServer {
+		cfg.EventLoops = 1
+		return startE2E(t, cfg, false)
+	}},
+	{"loops", func(t testing.TB, cfg Config) *e2eServer {
+		cfg.EventLoops = 3 // one accepts; connections alternate between all three
+		return startE2E(t, cfg, false)
+	}},
 	{"goroutine", func(t testing.TB, cfg Config) *e2eServer {
 		cfg.NoEventLoop = true
 		return startE2E(t, cfg, false)
@@ -104,7 +113,8 @@ func (s *e2eServer) dial(t testing.TB) *wsClient {
 // dialRaw connects without reading anything.
 func (s *e2eServer) dialRaw(t testing.TB) *wsClient {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), recvTimeout)
+	// Generous: a TLS handshake under -race on a busy machine is slow.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*recvTimeout)
 	defer cancel()
 	conn, _, err := websocket.Dial(ctx, s.url, &websocket.DialOptions{HTTPClient: s.client})
 	if err != nil {

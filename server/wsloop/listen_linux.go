@@ -362,6 +362,25 @@ func (lc *loopConn) SetDeadline(time.Time) error      { return nil }
 func (lc *loopConn) SetReadDeadline(time.Time) error  { return nil }
 func (lc *loopConn) SetWriteDeadline(time.Time) error { return nil }
 
+// release lets go of c, a connection the loop accepted whose request is
+// being served on the loop goroutine, so that another loop can take its
+// socket: it leaves the epoll set and the loop's table, and c is done
+// with, without closing the descriptor, which it returns.
+func (l *Loop) release(c *Conn) int {
+	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	l.mu.Lock()
+	if l.byFD[c.fd] == c {
+		l.byFD[c.fd] = nil
+	}
+	l.mu.Unlock()
+	c.gone = true
+	c.mu.Lock()
+	c.closed = true // nothing may queue on it any more
+	c.releaseOutLocked()
+	c.mu.Unlock()
+	return c.fd
+}
+
 // attachOwn makes c, a connection the loop accepted, a WebSocket: Attach
 // for a handler the loop itself called.
 func (l *Loop) attachOwn(c *Conn, response, pending []byte, open func(*Conn) Handler) {

@@ -139,9 +139,14 @@ func (l *Loop) Attach(nc net.Conn, pending []byte, open func(*Conn) Handler) err
 		rc.pending = nil
 	}
 	if lc, ok := nc.(*loopConn); ok {
-		// Accepted by this loop, and Attach runs on its goroutine.
-		l.attachOwn(lc.c, response, pending, open)
-		return nil
+		// Accepted by a loop, and Attach runs on that loop's goroutine.
+		if lc.c.loop == l {
+			l.attachOwn(lc.c, response, pending, open)
+			return nil
+		}
+		// Another loop is to serve it: the accepting loop lets go of the
+		// socket, which this one then takes as any other.
+		return l.attachFD(lc.c.loop.release(lc.c), response, pending, open)
 	}
 	sc, ok := nc.(interface {
 		syscall.Conn
@@ -156,6 +161,12 @@ func (l *Loop) Attach(nc net.Conn, pending []byte, open func(*Conn) Handler) err
 		nc.Close()
 		return err
 	}
+	return l.attachFD(fd, response, pending, open)
+}
+
+// attachFD is Attach for a socket no loop serves: fd is its only
+// descriptor, and the caller gives it up.
+func (l *Loop) attachFD(fd int, response, pending []byte, open func(*Conn) Handler) error {
 	c := &Conn{loop: l, fd: fd}
 	// The loop does not know c yet, so this goroutine still owns the
 	// socket.
@@ -179,7 +190,7 @@ func (l *Loop) Attach(nc net.Conn, pending []byte, open func(*Conn) Handler) err
 	l.mu.Unlock()
 
 	c.mu.Lock()
-	err = c.epollLocked(syscall.EPOLL_CTL_ADD)
+	err := c.epollLocked(syscall.EPOLL_CTL_ADD)
 	c.registered = err == nil
 	// Queued since start's write (a close at shutdown, say)?
 	wake := c.registered && c.relistLocked()
