@@ -297,3 +297,34 @@ func TestResumeSilentSocket(t *testing.T) {
 		t.Errorf("%d logins after a wake-up on a working socket, want 3", n)
 	}
 }
+
+// TestResumeTooLate: the callee accepts while offline and comes back only
+// when its answer is too old to matter (aged here in the page, not waited
+// for): the page does not send it, ends the call saying the server could
+// not be reached in time, and tells the caller, whose call ends too.
+func TestResumeTooLate(t *testing.T) {
+	ctx := browserTest(t)
+	srv := startServer(t)
+	link := newFlakyLink(t, srv.addr)
+	a := newPeer(t, ctx, srv.URL(""), "lea")
+	b := newPeer(t, ctx, link.URL(""), "lee")
+	a.login("lea")
+	b.login("lee")
+	a.call("lee")
+	b.callState("incoming", "lea")
+	link.cut(true)
+	b.wait("socket lost", `state.sig === 'reconnecting'`)
+	b.do("accept", chromedp.Click(chromedp.CSS("#accept")))
+	b.wait("answer kept", `state.signaling.outbox.some(e => e.m.type === 'answer')`)
+	eval[any](b, `state.signaling.outbox.forEach(e => { e.at -= 60000; })`)
+	link.setDown(false)
+	b.retryNow()
+	b.ended("end.sigLost")
+	if got := b.text("#notice"); got != "The server could not be reached in time, so the call with lea could not be set up." {
+		t.Errorf("callee's notice %q", got)
+	}
+	a.ended("end.offline")
+	if got := a.text("#notice"); got != "lee went offline." {
+		t.Errorf("caller's notice %q", got)
+	}
+}
