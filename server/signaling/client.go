@@ -24,6 +24,7 @@ type Client struct {
 	// Guarded by hub.mu.
 	peers      map[*Client]struct{} // users this client shares a call with
 	subscribed bool                 // receives presence messages
+	rpeers     map[string]struct{}  // users on other instances it shares a call with (cluster.go)
 
 	// Touched only by OnMessage.
 	tokens  float64

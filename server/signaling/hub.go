@@ -34,6 +34,7 @@ type Hub struct {
 	presence presence
 	sessions map[string]*session // resume tokens by name (session.go)
 	held     []heldSession       // sessions of closed connections, oldest first
+	cl       clusterState        // the seam for scale (cluster.go)
 }
 
 // NewHub returns a hub with cfg's limits (zero fields take defaults).
@@ -140,9 +141,15 @@ func (h *Hub) add(c *Client) bool {
 func (h *Hub) remove(c *Client) {
 	h.mu.Lock()
 	delete(h.clients, c)
-	if c.name != "" && h.byName[c.name] == c {
+	held := c.name != "" && h.byName[c.name] == c
+	if held {
 		delete(h.byName, c.name)
-		h.presence.left(c.name)
+		if h.cl.cluster == nil {
+			h.presence.left(c.name)
+		}
+	}
+	if h.cl.cluster != nil {
+		h.removeClusterLocked(c, held)
 	}
 	if c.subscribed {
 		h.presence.unsubscribe(c)
@@ -235,6 +242,11 @@ func (h *Hub) login(c *Client, m *inbound) {
 		h.refuseLogin(c, CodeNameTaken, "Name is already taken: "+name+". Please pick another one.")
 		return
 	}
+	if old == nil && h.cl.cluster != nil {
+		h.mu.Unlock()
+		h.clusterLogin(c, name, wire, m.Token, msg, resumedMsg, m.Presence, tok, s != nil)
+		return
+	}
 	if old != nil {
 		h.takeOverLocked(old, c)
 	} else {
@@ -262,6 +274,9 @@ func (h *Hub) login(c *Client, m *inbound) {
 		h.log.Debug("session resumed", "conn", c.id, "name", name, "replaced", old != nil)
 	}
 	if old != nil {
+		if h.cl.cluster != nil {
+			h.cl.cluster.Rekey(name, wire)
+		}
 		old.conn.Close(StatusSessionResumed, closeReasonResumed)
 	}
 }
@@ -301,6 +316,10 @@ func (h *Hub) relay(c *Client, m *inbound) {
 	}
 	h.mu.Lock()
 	t, code := h.targetLocked(c, m)
+	if code == CodeUserNotFound && h.cl.cluster != nil {
+		h.relayRemoteLocked(c, m, remoteTarget(m))
+		return
+	}
 	if code == "" {
 		if m.Type == "offer" {
 			link(c, t)
@@ -338,6 +357,10 @@ func (h *Hub) leave(c *Client, m *inbound) {
 	}
 	h.mu.Lock()
 	t, code := h.targetLocked(c, m)
+	if code == CodeUserNotFound && h.cl.cluster != nil {
+		h.leaveRemoteLocked(c, m, remoteTarget(m))
+		return
+	}
 	if code == "" {
 		if _, ok := c.peers[t]; ok {
 			unlink(c, t)

@@ -98,6 +98,9 @@ func (h *Hub) takeOverLocked(old, c *Client) {
 		delete(p.peers, old)
 		p.peers[c] = struct{}{}
 	}
+	if h.cl.cluster != nil {
+		h.takeOverRemoteLocked(old, c)
+	}
 	if old.subscribed {
 		old.subscribed = false
 		h.presence.unsubscribe(old)
