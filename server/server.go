@@ -56,6 +56,10 @@ type Config struct {
 	// first also accepts. Zero means one per GOMAXPROCS: one loop keeps
 	// one core busy at most.
 	EventLoops int
+	// Health, if set, is asked by /healthz: while it returns an error the
+	// answer is 503 with the error's text, so a load balancer sends users
+	// to another instance (the NATS name space one is gone).
+	Health func() error
 }
 
 // Server serves the client, the signaling WebSocket and health checks.
@@ -173,6 +177,13 @@ func (s *Server) Listener(ln net.Listener) (net.Listener, error) {
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	if s.cfg.Health != nil {
+		if err := s.cfg.Health(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
+			return
+		}
+	}
 	_, _ = w.Write([]byte("ok\n"))
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -247,5 +248,32 @@ func TestWebSocketsBypassNetHTTP(t *testing.T) {
 	resp.Body.Close()
 	if n := seen.Load(); resp.StatusCode != http.StatusOK || n != 1 {
 		t.Fatalf("healthz %d; net/http was given %d connections, want 1", resp.StatusCode, n)
+	}
+}
+
+func TestHealthzNotReady(t *testing.T) {
+	t.Parallel()
+	var down atomic.Bool
+	_, ts := start(t, Config{Health: func() error {
+		if down.Load() {
+			return errors.New("nats unreachable")
+		}
+		return nil
+	}})
+	get := func() (int, string) {
+		resp, err := http.Get(ts.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get(); code != http.StatusOK || body != "ok\n" {
+		t.Fatalf("healthy: %d %q", code, body)
+	}
+	down.Store(true)
+	if code, body := get(); code != http.StatusServiceUnavailable || body != "not ready: nats unreachable\n" {
+		t.Fatalf("not ready: %d %q", code, body)
 	}
 }

@@ -30,6 +30,7 @@ type config struct {
 	tls         tlsFlags      // HTTPS (tls.go)
 	lanHTTPS    lanHTTPSFlags // the self-signed second listener (lanhttps.go)
 	ops         opsFlags      // connection caps, trusted proxies, metrics (ops.go)
+	nats        natsFlags     // the shared name space (natsflags.go)
 }
 
 // envName maps a flag name to its environment variable: read-limit ->
@@ -80,6 +81,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if err := cfg.ops.apply(&cfg.server); err != nil {
 		return cfg, err
 	}
+	if err := cfg.nats.check(); err != nil {
+		return cfg, err
+	}
 
 	cfg.server.Signaling.MsgRate = cfg.msgRate
 	if cfg.msgRate == 0 {
@@ -115,6 +119,7 @@ func (cfg *config) flagSet() *flag.FlagSet {
 	cfg.tls.register(fs)
 	cfg.lanHTTPS.register(fs)
 	cfg.ops.register(fs)
+	cfg.nats.register(fs)
 	return fs
 }
 

@@ -60,7 +60,15 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		defer lanLn.Close() // if run fails before serving it; harmless after
 		cfg.server.Signaling.HTTPSPort = lanLn.Addr().(*net.TCPAddr).Port
 	}
+	openNATS := cfg.nats.prepare(&cfg.server)
 	srv := server.New(cfg.server, log)
+	bus, err := openNATS(ctx, srv, log)
+	if err != nil {
+		return err
+	}
+	if bus != nil {
+		defer bus.Close() // after srv.Shutdown below: the names go back first
+	}
 	stopMetrics, err := cfg.ops.serveMetrics(srv, log)
 	if err != nil {
 		return err

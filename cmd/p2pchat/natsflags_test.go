@@ -1,0 +1,103 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+)
+
+// Two binaries with -nats share names; /healthz and /metrics tell about
+// NATS.
+func TestNATSFlagsJoinInstances(t *testing.T) {
+	ns, err := natsserver.NewServer(&natsserver.Options{
+		JetStream: true, StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+
+	a, _ := startBinary(t, "-nats", ns.ClientURL(), "-nats-lease", "2s")
+	b, _ := startBinary(t, "-nats", ns.ClientURL(), "-nats-lease", "2s")
+	for _, base := range []string{a, b} {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != "ok\n" {
+			t.Fatalf("healthz of %s: %d %q", base, resp.StatusCode, body)
+		}
+	}
+	alice := dialWS(t, a, nil)
+	alice.send(map[string]any{"type": "login", "name": "小明"})
+	if m := alice.read("login"); string(m["success"]) != "true" {
+		t.Fatalf("login on a: %v", m)
+	}
+	twin := dialWS(t, b, nil)
+	twin.send(map[string]any{"type": "login", "name": "小明"})
+	if m := twin.read("login"); string(m["code"]) != `"name-taken"` {
+		t.Fatalf("login on b: %v", m)
+	}
+	resp, err := http.Get(a + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"p2pchat_nats_up 1\n", "p2pchat_nats_claims_total 1\n"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics of a lack %q", want)
+		}
+	}
+
+	// Without NATS, not ready.
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(a + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("healthz still ok without NATS")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestNATSFlagsChecked(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"-nats", "nats://127.0.0.1:4222", "-nats-lease", "1s"},
+		{"-nats", "nats://127.0.0.1:4222", "-nats-cert", "c.pem"},
+		{"-nats", "nats://127.0.0.1:4222", "-nats-user", "u"},
+	} {
+		if _, err := parseConfig(args, func(string) string { return "" }); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+	cfg, err := parseConfig(nil, func(k string) string {
+		if k == "P2PCHAT_NATS" {
+			return "nats://a:4222,nats://b:4222"
+		}
+		return ""
+	})
+	if err != nil || cfg.nats.url != "nats://a:4222,nats://b:4222" {
+		t.Fatalf("P2PCHAT_NATS: %v %q", err, cfg.nats.url)
+	}
+}
