@@ -76,9 +76,10 @@ function row(x) {
 function update(x, progress = false) {
   const r = rows.get(x) || row(x);
   const now = performance.now();
-  clearTimeout(r.timer);
   // Skipped updates leave one for later, so a pause never shows stale bytes.
-  if (progress && now - r.at < 150) return r.timer = setTimeout(update, 150, x);
+  if (progress && now - r.at < 150) return r.timer ||= setTimeout(() => (r.timer = 0, update(x)), 150);
+  clearTimeout(r.timer);
+  r.timer = 0;
   r.at = now;
   const s = x.status, open = files.open;
   r.li.dataset.status = s;
