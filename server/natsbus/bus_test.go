@@ -285,3 +285,46 @@ func TestNATSRestartMidCall(t *testing.T) {
 		t.Fatalf("offer after the restart: %v", m)
 	}
 }
+
+// Presence spans the instances: a login on one shows up in the lists of
+// subscribers on the others, coalesced as on one instance, and so does
+// its end.
+func TestPresenceAcrossInstances(t *testing.T) {
+	_, in := threeInstances(t)
+	login(t, in[0].url, "carol")
+	watcher := dial(t, in[1].url)
+	watcher.send(map[string]any{"type": "login", "name": "watcher", "presence": true})
+	watcher.expect("login")
+	bob := login(t, in[2].url, "小明")
+	online := map[string]bool{}
+	apply := func(m map[string]any) {
+		if m["full"] == true {
+			clear(online)
+			for _, u := range asList(m["users"]) {
+				online[u] = true
+			}
+		}
+		for _, u := range asList(m["joined"]) {
+			online[u] = true
+		}
+		for _, u := range asList(m["left"]) {
+			delete(online, u)
+		}
+	}
+	for !online["小明"] || !online["carol"] || !online["watcher"] {
+		apply(watcher.expect("presence"))
+	}
+	bob.conn.Close(websocket.StatusNormalClosure, "")
+	for online["小明"] {
+		apply(watcher.expect("presence"))
+	}
+}
+
+func asList(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, 0, len(l))
+	for _, x := range l {
+		out = append(out, x.(string))
+	}
+	return out
+}

@@ -72,7 +72,7 @@ func startInstance(t *testing.T, ns *natsserver.Server, url string) *instance {
 
 func startInstanceMem(t *testing.T, ns *natsserver.Server, url string, memoryBucket bool) *instance {
 	t.Helper()
-	cfg := server.Config{Signaling: signaling.Config{ICE: signaling.StaticICE{}, PresenceInterval: 50 * time.Millisecond}}
+	cfg := server.Config{Signaling: signaling.Config{ICE: signaling.StaticICE{}, Presence: true, PresenceInterval: 50 * time.Millisecond}}
 	srv := server.New(cfg, testLog())
 	opts := Options{URL: url, Lease: testLease, Memory: memoryBucket}
 	if url == "" {
