@@ -108,19 +108,10 @@ func (l *Loop) accept(now time.Duration) {
 			l.acceptPaused = true
 			return
 		}
-		c := &Conn{loop: l, fd: fd, h: nopHandler{}, registered: true,
+		c := &Conn{loop: l, fd: fd, h: nopHandler{}, state: stateAccepting,
 			head: &httpHead{remote: sockaddrString(sa), deadline: now + l.cfg.HeaderTimeout}}
-		l.mu.Lock()
-		for len(l.byFD) <= fd {
-			l.byFD = append(l.byFD, nil)
-		}
-		l.byFD[fd] = c
-		l.mu.Unlock()
-		c.mu.Lock()
-		err = c.epollLocked(syscall.EPOLL_CTL_ADD)
-		c.mu.Unlock()
-		if err != nil {
-			l.log.Warn("adding connection to epoll set", "err", err)
+		if _, err := l.register(c); err != nil {
+			l.log.Warn("serving an accepted connection", "err", err)
 			c.finish(err)
 		}
 	}
@@ -240,7 +231,9 @@ func (c *Conn) handOff() {
 	l := c.loop
 	buf := c.head.buf
 	c.head = nil
-	c.gone = true
+	c.mu.Lock()
+	c.toLocked(stateClosed) // the socket is net/http's now
+	c.mu.Unlock()
 	l.mu.Lock()
 	if l.byFD[c.fd] == c {
 		l.byFD[c.fd] = nil
@@ -339,7 +332,7 @@ func (w *headWriter) finish() {
 	c.mu.Lock()
 	c.takeBufferLocked()
 	c.out = append(c.out, b.Bytes()...)
-	c.closing = true
+	c.toLocked(stateClosing)
 	c.closeBy = c.loop.now() + c.loop.cfg.CloseTimeout
 	c.writeLocked()
 	c.mu.Unlock()
@@ -373,9 +366,8 @@ func (l *Loop) release(c *Conn) int {
 		l.byFD[c.fd] = nil
 	}
 	l.mu.Unlock()
-	c.gone = true
 	c.mu.Lock()
-	c.closed = true // nothing may queue on it any more
+	c.toLocked(stateClosed) // the socket is the other loop's now
 	c.releaseOutLocked()
 	c.mu.Unlock()
 	return c.fd
@@ -385,6 +377,7 @@ func (l *Loop) release(c *Conn) int {
 // for a handler the loop itself called.
 func (l *Loop) attachOwn(c *Conn, response, pending []byte, open func(*Conn) Handler) {
 	c.mu.Lock()
+	c.toLocked(stateOpen)
 	c.registered = false // what open queues goes out in start, not from the dirty list
 	c.mu.Unlock()
 	c.start(response, pending, open)

@@ -562,7 +562,7 @@ func TestTickPingsInChunks(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { syscall.Close(fds[0]); syscall.Close(fds[1]) })
-		l.byFD = append(l.byFD, &Conn{loop: l, fd: fds[0]}) // ping due at once
+		l.byFD = append(l.byFD, &Conn{loop: l, fd: fds[0], state: stateOpen}) // ping due at once
 		peers[i] = fds[1]
 	}
 	pinged := func() int {
