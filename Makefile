@@ -78,7 +78,7 @@ nat-test:
 # PNGs of every screen of the client into docs/screenshots, from real
 # Chromium (the zh-TW shots need a CJK font, e.g. fonts-wqy-microhei).
 screenshots:
-	P2PCHAT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestScreenshots$$' -v ./web/e2e
+	P2PCHAT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'Screenshots$$' -v ./web/e2e
 
 clean:
 	rm -rf bin

@@ -98,7 +98,7 @@ func TestVideoOverLANHTTPS(t *testing.T) {
 	if got := b.text("#avErr"); !strings.Contains(got, wantURL) {
 		t.Errorf("error %q does not name %s", got, wantURL)
 	}
-	a.callState("incoming", "bo")
+	a.rings("bo")
 	if got := a.text("#callTitle"); got != "bo is calling you" {
 		t.Errorf("callee's title %q: want a text call", got)
 	}
@@ -115,7 +115,7 @@ func TestVideoOverLANHTTPS(t *testing.T) {
 	b.login("bo2")
 	b.pick("video")
 	b.call("ada")
-	a.callState("incoming", "bo2")
+	a.rings("bo2")
 	if got := a.text("#callTitle"); got != "bo2 is calling you (video)" {
 		t.Errorf("callee's title %q", got)
 	}

@@ -13,6 +13,17 @@ import (
 // on a loaded 2-core machine, and these tests walk through many states.
 const mediaDeadline = 3 * time.Minute
 
+// mediaStep bounds a wait for media to start (a camera opening, the first
+// frames) on a loaded machine.
+const mediaStep = 45 * time.Second
+
+// rings waits until p is called by name: after the caller's camera and
+// microphone have opened, which is slow on a loaded machine.
+func (p *peer) rings(name string) {
+	p.t.Helper()
+	p.waitFor("call incoming", fmt.Sprintf(`state.call.state === 'incoming' && state.call.peer === %q`, name), mediaStep)
+}
+
 // mediaPair is loggedInPair with the longer deadline, and options for b.
 func mediaPair(t *testing.T, nameA, nameB string, ob ...peerOptions) (*testServer, *peer, *peer) {
 	t.Helper()
@@ -48,9 +59,9 @@ func (p *peer) click(id string) {
 // from its value now: media flows.
 func (p *peer) rising(what, expr string, min float64) {
 	p.t.Helper()
-	p.wait(what+" sampled", `state.call.q && `+expr+` > 0`)
+	p.waitFor(what+" sampled", `state.call.q && `+expr+` > 0`, mediaStep)
 	v := eval[float64](p, expr)
-	p.wait(what+" rising", fmt.Sprintf(`%s > %v`, expr, v+min))
+	p.waitFor(what+" rising", fmt.Sprintf(`%s > %v`, expr, v+min), mediaStep)
 }
 
 // still waits until the counter expr stays the same across two fresh
@@ -78,7 +89,7 @@ func TestVideoCall(t *testing.T) {
 	_, a, b := mediaPair(t, "alice", "bob")
 	a.pick("video")
 	a.call("bob")
-	b.callState("incoming", "alice")
+	b.rings("alice")
 	if got := b.text("#callTitle"); got != "alice is calling you (video)" {
 		t.Errorf("callee's title %q", got)
 	}
@@ -197,7 +208,7 @@ func TestCameraBlocked(t *testing.T) {
 	_, a, b := mediaPair(t, "cara", "dora", peerOptions{width: 1000, height: 760, lang: "en-US", noCamera: true})
 	a.pick("video")
 	a.call("dora")
-	b.callState("incoming", "cara")
+	b.rings("cara")
 	b.click("accept")
 	b.callState("connected", "cara")
 	b.wait("blocked message", `state.call.av.err === 'denied.cam' && state.call.av.fb === 'voice' && !document.querySelector('#avMsg').hidden`)
@@ -226,7 +237,7 @@ func TestRingStops(t *testing.T) {
 	ringing := func() {
 		t.Helper()
 		a.call("fay")
-		b.callState("incoming", "eve")
+		b.rings("eve")
 		b.wait("ringing", `state.ring === 'on'`)
 		b.wait("title flashes", `document.title.startsWith('🔔 ')`)
 	}

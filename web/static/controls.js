@@ -45,6 +45,7 @@ export function renderAv(s) {
   const remote = media.hasRemoteVideo();
   const mine = av.cam || av.screen;
   show(els.stage, remote || mine);
+  els.callBox.classList.toggle('video', remote || mine);
   show(els.remote, remote);
   show(els.self, mine);
   els.stage.classList.toggle('solo', !remote);

@@ -333,7 +333,7 @@ function connect(peer, initiator) {
       state.setupTimes.push(c.setupMs);
       log('channel open after', c.setupMs, 'ms');
       render(state);
-      els.msg.focus();
+      els.msg.focus({ preventScroll: true }); // a video call keeps its top in view
       showTrust(l);
     },
     onData: (m) => (m.t === 'av' ? media.peer(m) : chat.handle(m, peer)),
