@@ -282,7 +282,8 @@ func TestResumeSilentSocket(t *testing.T) {
 	for i, ev := range []string{`dispatchEvent(new Event('online'))`, `document.dispatchEvent(new Event('visibilitychange'))`} {
 		link.stall()
 		a.do("wake", chromedp.Evaluate[chromedp.Void](ev))
-		a.wait("resumed", fmt.Sprintf(`state.logins === %d && state.sig === 'connected'`, i+2))
+		// The check alone waits 4 s for an answer: more than one step.
+		a.waitFor("resumed", fmt.Sprintf(`state.logins === %d && state.sig === 'connected'`, i+2), 2*stepTimeout)
 	}
 	if n := srv.hub().Stats().Resumes.Load(); n != 2 {
 		t.Errorf("%d resumes, want 2", n)
