@@ -23,8 +23,8 @@ func autoAcceptSwitch(on bool) string {
 
 // TestCrossBrowser: Firefox calls Chromium, Chromium calls Firefox and
 // Firefox calls Firefox, through the real page: chat both ways with
-// receipts, the same safety code on both sides of every call, decline,
-// busy and glare. The three browsers (two Firefox, one Chromium) start
+// receipts, the same safety code on both sides of every call (and again
+// after each side restarts ICE), decline, busy and glare. The three browsers (two Firefox, one Chromium) start
 // once and serve every case, which keeps the test short.
 //
 // Each case is a subtest; to add one (a video call, a file), write it
@@ -42,6 +42,7 @@ func TestCrossBrowser(t *testing.T) {
 	ann, zoe := fa.open(ctx, srv.URL("")), fz.open(ctx, srv.URL(""))
 	all := []*tab{ann, max, zoe}
 	for _, u := range all {
+		tabEval[any](u, recordPCs)
 		u.login()
 	}
 	for _, u := range all {
@@ -55,6 +56,7 @@ func TestCrossBrowser(t *testing.T) {
 	pairs := [][2]*tab{{ann, max}, {max, ann}, {ann, zoe}}
 
 	t.Run("chat", func(t *testing.T) {
+		use(t, all...)
 		for _, p := range pairs {
 			a, b := p[0], p[1]
 			dial(a, b)
@@ -79,6 +81,7 @@ func TestCrossBrowser(t *testing.T) {
 	})
 
 	t.Run("safety", func(t *testing.T) {
+		use(t, all...)
 		n := 20
 		if v, err := strconv.Atoi(os.Getenv("P2PCHAT_CROSS_CALLS")); err == nil && v > 0 && v <= 500 {
 			n = v
@@ -115,7 +118,20 @@ func TestCrossBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("restart", func(t *testing.T) {
+		use(t, all...)
+		// ICE restarts on a live call, across browsers: the caller, the
+		// callee, then who restarts, in turn. Chromium restarting a call
+		// it made to Firefox is left out: right after the first case, the
+		// channel then stalled or Firefox's DTLS failed in 2 of about 12
+		// runs, though 20 of 20 passed alone (docs/client.md).
+		restartCall(t, ann, max, ann, max)
+		restartCall(t, max, ann, ann)
+		restartCall(t, ann, zoe, ann, zoe)
+	})
+
 	t.Run("decline", func(t *testing.T) {
+		use(t, all...)
 		for _, p := range [][2]*tab{{ann, max}, {max, zoe}} {
 			a, b := p[0], p[1]
 			a.call(b)
@@ -134,6 +150,7 @@ func TestCrossBrowser(t *testing.T) {
 	})
 
 	t.Run("busy", func(t *testing.T) {
+		use(t, all...)
 		// Chromium refuses a Firefox caller, then Firefox a Chromium one.
 		for _, c := range [][3]*tab{{ann, max, zoe}, {zoe, ann, max}} {
 			a, b, third := c[0], c[1], c[2]
@@ -155,6 +172,7 @@ func TestCrossBrowser(t *testing.T) {
 	t.Run("files", func(t *testing.T) { crossFiles(t, pairs[:2]) })
 
 	t.Run("glare", func(t *testing.T) {
+		use(t, all...)
 		// ann-ff is impolite against max-cr: the candidates of max-cr's
 		// dropped offer reach Firefox, which would reject them.
 		for _, p := range [][2]*tab{{ann, max}, {max, zoe}, {ann, zoe}} {
@@ -192,4 +210,33 @@ func TestCrossBrowser(t *testing.T) {
 			hangUp(a, b)
 		}
 	})
+}
+
+// restartCall has a call b, then each of sides restart ICE in turn: the new
+// ICE credentials are applied on both sides, the safety code, wiped from
+// both states first, comes back only if the new stable state recomputes
+// it, and chat goes on.
+func restartCall(t *testing.T, a, b *tab, sides ...*tab) {
+	t.Helper()
+	dial(a, b)
+	want := a.safetyCode(stepTimeout)
+	if got := b.safetyCode(stepTimeout); want == "" || got != want {
+		t.Fatalf("%v -> %v: safety codes %q and %q", a, b, want, got)
+	}
+	const ufrag = `(window.__pcs.at(-1).currentLocalDescription.sdp.match(/a=ice-ufrag:(\S+)/) || [])[1]`
+	for _, side := range sides {
+		before := map[*tab]string{a: tabEval[string](a, ufrag), b: tabEval[string](b, ufrag)}
+		for _, u := range []*tab{a, b} {
+			tabEval[bool](u, `(state.call.safety = '', true)`)
+		}
+		tabEval[bool](side, `(window.__pcs.at(-1).restartIce(), true)`)
+		for _, u := range []*tab{a, b} {
+			u.wait("new ICE credentials", fmt.Sprintf(`(() => { const pc = window.__pcs.at(-1);
+  return pc.signalingState === 'stable' && %s !== %q && ['connected', 'completed'].includes(pc.iceConnectionState); })()`, ufrag, before[u]))
+			u.wait("safety code recomputed", fmt.Sprintf(`state.call.safety === %q`, want))
+		}
+		a.say("after " + side.browser + " restarted")
+		b.got("after " + side.browser + " restarted")
+	}
+	hangUp(a, b)
 }

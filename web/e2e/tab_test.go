@@ -44,6 +44,16 @@ func newChromiumTab(t *testing.T, ctx context.Context, url, name string) *tab {
 	return &tab{t: t, name: name, browser: "chromium", page: chromiumPage{p}}
 }
 
+// use makes tabs report to t, a subtest, until it ends: a helper's Fatal
+// must stop the goroutine of the test that is running.
+func use(t *testing.T, tabs ...*tab) {
+	for _, u := range tabs {
+		prev := u.t
+		u.t = t
+		t.Cleanup(func() { u.t = prev })
+	}
+}
+
 func (u *tab) String() string { return u.name + " (" + u.browser + ")" }
 
 // run evaluates js, failing the test on error, and returns its JSON.
@@ -72,9 +82,17 @@ func tabEval[T any](u *tab, js string) T {
 func (u *tab) wait(what, cond string) {
 	u.t.Helper()
 	if !u.within(stepTimeout, cond) {
-		snap := u.run(`({sig: state.sig, name: state.name, call: state.call, users: state.users, log: state.log.slice(-20)})`, stepTimeout)
-		u.t.Fatalf("%s: waiting for %s (%s): timed out\nstate: %s", u, what, cond, snap)
+		u.t.Fatalf("%s: waiting for %s (%s): timed out\nstate: %s", u, what, cond, u.snapshot())
 	}
+}
+
+// snapshot is the page's state for a failure message.
+func (u *tab) snapshot() string {
+	out, err := u.page.evalJSON(`({sig: state.sig, name: state.name, call: state.call, users: state.users, log: state.log.slice(-20)})`, stepTimeout)
+	if err != nil {
+		return err.Error()
+	}
+	return out
 }
 
 // within reports whether cond becomes truthy within d.
@@ -96,7 +114,7 @@ func (u *tab) within(d time.Duration, cond string) bool {
 func (u *tab) click(sel string) {
 	u.t.Helper()
 	if !tabEval[bool](u, fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e || e.disabled || e.closest('[hidden]')) return false; e.click(); return true })()`, sel)) {
-		u.t.Fatalf("%s: nothing to click at %s", u, sel)
+		u.t.Fatalf("%s: nothing to click at %s\nstate: %s", u, sel, u.snapshot())
 	}
 }
 

@@ -7,6 +7,23 @@ import { safetyCode } from './safety.js';
 // "disconnected" this long triggers an ICE restart; short drops heal alone.
 const restartAfterMs = 3000;
 
+/** @param {any} d */
+const setup = (d) => (/^a=setup:(\w+)/m.exec(d ? d.sdp : '') || [])[1];
+
+/**
+ * keepRole keeps the peer's DTLS role in a renegotiation answer (RFC 8842):
+ * Firefox 153, the DTLS server, answers an ICE restart "active", which
+ * Chromium refuses ("Failed to set SSL role").
+ * @param {RTCPeerConnection} pc
+ * @param {any} desc
+ */
+function keepRole(pc, desc) {
+  const r = setup(pc.currentRemoteDescription);
+  const l = setup(pc.currentLocalDescription);
+  const role = r === 'active' || r === 'passive' ? r : l === 'active' ? 'passive' : l === 'passive' ? 'active' : '';
+  return role ? { type: desc.type, sdp: desc.sdp.replace(/^a=setup:\w+/gm, 'a=setup:' + role) } : desc;
+}
+
 export class PeerLink {
   /**
    * o: peer (name), polite (we yield in a collision), initiator (we offer
@@ -94,7 +111,7 @@ export class PeerLink {
         this.ignoreOffer = !this.o.polite && collision;
         if (this.ignoreOffer) { this.o.log('glare: ignoring offer'); return; }
         if (desc.type === 'answer' && pc.signalingState !== 'have-local-offer') return;
-        await pc.setRemoteDescription(desc);
+        await pc.setRemoteDescription(desc.type === 'answer' ? keepRole(pc, desc) : desc);
         if (desc.type === 'offer') {
           await pc.setLocalDescription();
           this.sendDescription();
@@ -102,8 +119,7 @@ export class PeerLink {
         this.mayOffer = true;
         const waiting = this.pending;
         this.pending = [];
-        // Left over from a description we never applied (the peer's offer
-        // dropped in glare): Firefox would reject them, "Unknown ufrag".
+        // Left from an offer we ignored (glare): Firefox rejects them.
         for (const c of waiting) {
           if (this.ours(c)) await this.addCandidate(c);
           else this.o.log('stale candidate dropped');
