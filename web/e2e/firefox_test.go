@@ -26,6 +26,10 @@ var firefoxPrefs = map[string]any{
 	"media.peerconnection.ice.loopback": true,
 	"permissions.default.microphone":    1,
 	"permissions.default.camera":        1,
+	// The page asks for notifications on the Join click; the tests click
+	// from script, without a user gesture, which Firefox reports as an
+	// error. Denied, the page does not ask.
+	"permissions.default.desktop-notification": 2,
 	// Raw IPs instead of mDNS names, which nothing here resolves.
 	"media.peerconnection.ice.obfuscate_host_addresses": false,
 	// A synthetic camera and microphone, for tests with media.
