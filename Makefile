@@ -48,6 +48,7 @@ fuzz:
 	$(GO) test ./server/wsloop -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server/wsloop -run '^$$' -fuzz '^FuzzGuard$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server/wsloop -run '^$$' -fuzz '^FuzzHeadEnd$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server/natsbus -run '^$$' -fuzz '^FuzzParseRelay$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server/wsloop -run '^$$' -fuzz '^FuzzListenHead$$' -fuzztime $(FUZZTIME_NET)
 
 # Benchmarks of the hot paths (benchstat-friendly), then a short bounded

@@ -523,6 +523,15 @@ func (b *Bus) Relay(from, to, typ string, frame []byte) {
 	b.Stats.RelaysOut.Add(1)
 }
 
+// parseRelay splits what Relay published: the type, the sender's name
+// and the frame.
+func parseRelay(d []byte) (typ, from string, frame []byte, ok bool) {
+	if len(d) < 2 || int(d[0]) >= len(typeCodes) || len(d) < 2+int(d[1]) {
+		return "", "", nil, false
+	}
+	return typeCodes[d[0]], string(d[2 : 2+int(d[1])]), d[2+int(d[1]):], true
+}
+
 // deliverLoop hands what the subscriptions receive to the hub, in order.
 func (b *Bus) deliverLoop() {
 	defer b.wg.Done()
@@ -538,16 +547,15 @@ func (b *Bus) deliverLoop() {
 
 func (b *Bus) deliver(m *nats.Msg) {
 	if strings.HasPrefix(m.Subject, userPrefix) {
-		d := m.Data
-		if len(d) < 2 || len(d) < 2+int(d[1]) || int(d[0]) >= len(typeCodes) {
+		typ, from, frame, ok := parseRelay(m.Data)
+		if !ok {
 			return
 		}
 		to, ok := decode(m.Subject[len(userPrefix):])
 		if !ok {
 			return
 		}
-		from := string(d[2 : 2+int(d[1])])
-		if b.hub.Deliver(from, to, typeCodes[d[0]], d[2+int(d[1]):]) {
+		if b.hub.Deliver(from, to, typ, frame) {
 			b.Stats.RelaysIn.Add(1)
 		}
 		return

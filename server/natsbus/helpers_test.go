@@ -3,7 +3,6 @@ package natsbus
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -72,10 +71,21 @@ func startInstance(t *testing.T, ns *natsserver.Server, url string) *instance {
 
 func startInstanceMem(t *testing.T, ns *natsserver.Server, url string, memoryBucket bool) *instance {
 	t.Helper()
+	return startInstanceOpts(t, ns, Options{URL: url, Lease: testLease, Memory: memoryBucket})
+}
+
+// startInstanceReplicas joins a JetStream cluster with a replicated,
+// file-backed bucket and a longer lease (leader elections take seconds).
+func startInstanceReplicas(t *testing.T, url string, replicas int) *instance {
+	t.Helper()
+	return startInstanceOpts(t, nil, Options{URL: url, Lease: 6 * time.Second, Replicas: replicas})
+}
+
+func startInstanceOpts(t *testing.T, ns *natsserver.Server, opts Options) *instance {
+	t.Helper()
 	cfg := server.Config{Signaling: signaling.Config{ICE: signaling.StaticICE{}, Presence: true, PresenceInterval: 50 * time.Millisecond}}
 	srv := server.New(cfg, testLog())
-	opts := Options{URL: url, Lease: testLease, Memory: memoryBucket}
-	if url == "" {
+	if opts.URL == "" {
 		opts.NATS = []nats.Option{nats.InProcessServer(ns)}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -283,5 +293,3 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-var errRefused = errors.New("refused")
