@@ -34,45 +34,49 @@ func users(m map[string]any) []any {
 
 func TestPresenceListAndCoalescedChanges(t *testing.T) {
 	t.Parallel()
-	hub, _ := startHub(t, Config{Presence: true, PresenceInterval: 50 * time.Millisecond})
-	login(t, hub, "bob") // no presence asked: gets none
-	time.Sleep(150 * time.Millisecond)
+	// The fake clock makes the wait for a presence flush exact.
+	synctest.Test(t, func(t *testing.T) {
+		hub, _ := startHub(t, Config{Presence: true, PresenceInterval: 50 * time.Millisecond})
+		login(t, hub, "bob") // no presence asked: gets none
+		time.Sleep(150 * time.Millisecond)
+		synctest.Wait() // the flush has run
 
-	alice, first := loginPresence(t, hub, "alice")
-	if got := users(first); !reflect.DeepEqual(got, []any{"bob"}) || first["online"] != 1.0 {
-		t.Fatalf("first list %v, want [bob] (as of the last flush)", first)
-	}
-	if m := alice.expect("presence"); !reflect.DeepEqual(m["joined"], []any{"alice"}) || m["online"] != 2.0 {
-		t.Fatalf("got %v, want alice joined", m)
-	}
+		alice, first := loginPresence(t, hub, "alice")
+		if got := users(first); !reflect.DeepEqual(got, []any{"bob"}) || first["online"] != 1.0 {
+			t.Fatalf("first list %v, want [bob] (as of the last flush)", first)
+		}
+		if m := alice.expect("presence"); !reflect.DeepEqual(m["joined"], []any{"alice"}) || m["online"] != 2.0 {
+			t.Fatalf("got %v, want alice joined", m)
+		}
 
-	// Logins and logouts settle into a consistent view.
-	view := map[any]bool{"bob": true, "alice": true}
-	carol := login(t, hub, "carol")
-	login(t, hub, "dave")
-	flash := login(t, hub, "flash")
-	flash.conn.CloseNow()
-	carol.conn.CloseNow()
-	deadline := time.Now().Add(5 * time.Second)
-	for !reflect.DeepEqual(view, map[any]bool{"bob": true, "alice": true, "dave": true}) {
-		if time.Now().After(deadline) {
-			t.Fatalf("view never settled: %v", view)
-		}
-		m := alice.expect("presence")
-		joined, _ := m["joined"].([]any) // a diff may carry only departures
-		for _, n := range joined {
-			view[n] = true
-		}
-		if left, ok := m["left"].([]any); ok {
-			for _, n := range left {
-				delete(view, n)
+		// Logins and logouts settle into a consistent view.
+		view := map[any]bool{"bob": true, "alice": true}
+		carol := login(t, hub, "carol")
+		login(t, hub, "dave")
+		flash := login(t, hub, "flash")
+		flash.conn.CloseNow()
+		carol.conn.CloseNow()
+		deadline := time.Now().Add(5 * time.Second)
+		for !reflect.DeepEqual(view, map[any]bool{"bob": true, "alice": true, "dave": true}) {
+			if time.Now().After(deadline) {
+				t.Fatalf("view never settled: %v", view)
+			}
+			m := alice.expect("presence")
+			joined, _ := m["joined"].([]any) // a diff may carry only departures
+			for _, n := range joined {
+				view[n] = true
+			}
+			if left, ok := m["left"].([]any); ok {
+				for _, n := range left {
+					delete(view, n)
+				}
+			}
+			if int(m["online"].(float64)) != len(view) {
+				t.Fatalf("online %v, but the diffs give %v", m["online"], view)
 			}
 		}
-		if int(m["online"].(float64)) != len(view) {
-			t.Fatalf("online %v, but the diffs give %v", m["online"], view)
-		}
-	}
-	alice.sync()
+		alice.sync()
+	})
 }
 
 // Presence changes within one interval go out as one message, whatever
@@ -121,31 +125,35 @@ func TestPresenceCoalescesWithinInterval(t *testing.T) {
 
 func TestPresenceTruncatedAboveMax(t *testing.T) {
 	t.Parallel()
-	hub, _ := startHub(t, Config{Presence: true, PresenceInterval: 20 * time.Millisecond, PresenceMax: 2})
-	a := login(t, hub, "a")
-	login(t, hub, "b")
-	c := login(t, hub, "c")
-	time.Sleep(100 * time.Millisecond)
-	watcher, first := loginPresence(t, hub, "watcher")
-	if first["truncated"] != true || first["online"] != 3.0 || len(users(first)) != 0 {
-		t.Fatalf("got %v, want truncated count-only list", first)
-	}
-	if m := watcher.expect("presence"); m["truncated"] != true || m["online"] != 4.0 {
-		t.Fatalf("got %v, want truncated diff", m)
-	}
-	// Falling back under the cap sends the whole list again.
-	a.conn.CloseNow()
-	c.conn.CloseNow()
-	for {
-		m := watcher.expect("presence")
-		if m["full"] == true {
-			if !reflect.DeepEqual(users(m), []any{"b", "watcher"}) || m["truncated"] != nil {
-				t.Fatalf("got %v, want the full list [b watcher]", m)
+	// The fake clock makes the wait for a presence flush exact.
+	synctest.Test(t, func(t *testing.T) {
+		hub, _ := startHub(t, Config{Presence: true, PresenceInterval: 20 * time.Millisecond, PresenceMax: 2})
+		a := login(t, hub, "a")
+		login(t, hub, "b")
+		c := login(t, hub, "c")
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait() // the flush has run
+		watcher, first := loginPresence(t, hub, "watcher")
+		if first["truncated"] != true || first["online"] != 3.0 || len(users(first)) != 0 {
+			t.Fatalf("got %v, want truncated count-only list", first)
+		}
+		if m := watcher.expect("presence"); m["truncated"] != true || m["online"] != 4.0 {
+			t.Fatalf("got %v, want truncated diff", m)
+		}
+		// Falling back under the cap sends the whole list again.
+		a.conn.CloseNow()
+		c.conn.CloseNow()
+		for {
+			m := watcher.expect("presence")
+			if m["full"] == true {
+				if !reflect.DeepEqual(users(m), []any{"b", "watcher"}) || m["truncated"] != nil {
+					t.Fatalf("got %v, want the full list [b watcher]", m)
+				}
+				break
 			}
-			break
+			if m["truncated"] != true {
+				t.Fatalf("got %v above the cap, want count only", m)
+			}
 		}
-		if m["truncated"] != true {
-			t.Fatalf("got %v above the cap, want count only", m)
-		}
-	}
+	})
 }

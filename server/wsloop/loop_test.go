@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
@@ -130,8 +131,7 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 	c := dial(t, url) // warm up: the loop goroutine exists from here on
 	<-conns
 	roundTrip(t, c, "warm")
-	time.Sleep(50 * time.Millisecond)
-	before := runtime.NumGoroutine()
+	before := settledGoroutines()
 
 	const n = 50
 	raws := make([]net.Conn, n)
@@ -139,10 +139,9 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 		raws[i] = rawUpgrade(t, url, nil)
 		<-conns
 	}
-	time.Sleep(50 * time.Millisecond)
 	// The raw clients hold no goroutines of their own; the test server's
 	// handlers have returned.
-	if got := runtime.NumGoroutine(); got > before+2 {
+	if got := settledGoroutines(); got > before+2 {
 		t.Fatalf("%d goroutines with %d more idle connections, %d before", got, n, before)
 	}
 }
@@ -344,7 +343,15 @@ func TestPingFloodDoesNotGrowOutput(t *testing.T) {
 			t.Fatalf("writing pings: %v", err)
 		}
 	}
-	time.Sleep(100 * time.Millisecond) // let the loop read the rest
+	// Wait until the loop has read every ping: nothing is left in flight
+	// from the client or unread at the server.
+	deadline := time.Now().Add(10 * time.Second)
+	for unsent(t, nc) > 0 || unread(t, e.c.fd) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop never read the pings")
+		}
+		time.Sleep(time.Millisecond) // a poll of a state
+	}
 	e.c.mu.Lock()
 	pending := len(e.c.out) - e.c.written
 	e.c.mu.Unlock()
@@ -624,4 +631,50 @@ func TestLatestPingIsAnswered(t *testing.T) {
 			echoes++
 		}
 	}
+}
+
+// settledGoroutines returns the number of goroutines once it has stopped
+// falling: handlers that are returning are waited for, not slept for.
+func settledGoroutines() int {
+	n := runtime.NumGoroutine()
+	for stable := 0; stable < 20; {
+		runtime.Gosched()
+		time.Sleep(time.Millisecond) // a poll of a state
+		if m := runtime.NumGoroutine(); m < n {
+			n, stable = m, 0
+		} else {
+			stable++
+		}
+	}
+	return n
+}
+
+// unread is how many bytes wait in fd's receive queue (FIONREAD).
+func unread(t *testing.T, fd int) int {
+	t.Helper()
+	var n int32
+	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.TIOCINQ, uintptr(unsafe.Pointer(&n))); errno != 0 {
+		t.Fatalf("FIONREAD: %v", errno)
+	}
+	return int(n)
+}
+
+// unsent is how many bytes nc has not had acknowledged yet (SIOCOUTQ).
+func unsent(t *testing.T, nc net.Conn) int {
+	t.Helper()
+	if bc, ok := nc.(*bufConn); ok {
+		nc = bc.Conn
+	}
+	raw, err := nc.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int32
+	var errno syscall.Errno
+	if err := raw.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCOUTQ, uintptr(unsafe.Pointer(&n)))
+	}); err != nil || errno != 0 {
+		t.Fatalf("SIOCOUTQ: %v %v", err, errno)
+	}
+	return int(n)
 }
