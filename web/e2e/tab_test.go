@@ -168,7 +168,12 @@ func (u *tab) got(text string) {
 // delivered waits until my message with text shows a receipt.
 func (u *tab) delivered(text string) {
 	u.t.Helper()
-	u.wait("receipt "+text, fmt.Sprintf(`[...document.querySelectorAll('#log li.mine')].some(li => li.querySelector('.text').textContent === %q && li.querySelector('.receipt.done'))`, text))
+	defer func() {
+		if u.t.Failed() {
+			u.t.Logf("%s: #log: %s", u, u.run(`[...document.querySelectorAll('#log li')].map(li => li.className + ': ' + li.textContent)`, stepTimeout))
+		}
+	}()
+	u.wait("receipt "+text, fmt.Sprintf(`[...document.querySelectorAll('#log li.mine')].some(li => li.querySelector('.text')?.textContent === %q && li.querySelector('.receipt.done'))`, text))
 }
 
 // text returns the textContent of the element matching sel.
