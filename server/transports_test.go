@@ -100,7 +100,9 @@ type wsClient struct {
 	name string
 }
 
-const recvTimeout = 5 * time.Second
+// recvTimeout bounds a wait for a message: a liveness bound, generous
+// for a busy machine, not a speed.
+const recvTimeout = 20 * time.Second
 
 // dial connects and consumes the hello greeting.
 func (s *e2eServer) dial(t testing.TB) *wsClient {
@@ -114,7 +116,7 @@ func (s *e2eServer) dial(t testing.TB) *wsClient {
 func (s *e2eServer) dialRaw(t testing.TB) *wsClient {
 	t.Helper()
 	// Generous: a TLS handshake under -race on a busy machine is slow.
-	ctx, cancel := context.WithTimeout(context.Background(), 4*recvTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*recvTimeout)
 	defer cancel()
 	conn, _, err := websocket.Dial(ctx, s.url, &websocket.DialOptions{HTTPClient: s.client})
 	if err != nil {
