@@ -90,13 +90,6 @@ const firefoxStartTimeout = 2 * time.Minute
 
 var bidiListening = regexp.MustCompile(`WebDriver BiDi listening on (ws://\S+)`)
 
-// newFirefox starts Firefox and opens url in it. name labels its logs and
-// is the user name the tab logs in with.
-func newFirefox(t *testing.T, ctx context.Context, url, name string) *tab {
-	t.Helper()
-	return startFirefox(t, name).open(ctx, url)
-}
-
 // firefox is a Firefox process on its way up. Starting several before
 // opening any overlaps their start-up, the slow part (seconds each).
 type firefox struct {
