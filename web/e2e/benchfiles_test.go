@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -232,7 +233,7 @@ func TestBenchFiles(t *testing.T) {
 	fmt.Fprintf(&tab, "load average at the end (other work on the machine skews every figure): %s", load)
 	out, _ := json.Marshal(map[string]any{
 		"raw_mbps": round1(med(raw)), "p2pchat_mbps": round1(med(p2pSmall)), "p2pchat_big_mbps": round1(bigMbps),
-		"pairdrop_style_mbps": round1(med(pd)), "ratio": round1(med(p2pSmall)/med(raw)*100) / 100,
+		"pairdrop_style_mbps": round1(med(pd)), "ratio": math.Round(med(p2pSmall)/med(raw)*100) / 100,
 		"heap_mib": round1(heap), "heap_peak_mib": round1(heapPeak), "big_mib": bigMiB, "runs": reps, "loadavg": strings.Fields(string(load) + " ?")[0],
 	})
 	fmt.Println(tab.String())

@@ -6,7 +6,7 @@
 import { sha256js } from './safety.js';
 import { newId } from './chat.js';
 
-export const piece = 1 << 20;
+const piece = 1 << 20;
 const hdr = 12;
 // Send-buffer high-water mark (Chrome kills a channel at 16 MiB queued),
 // and unacknowledged bytes in flight, which bound the receiver's memory.
@@ -17,10 +17,8 @@ const maxOffers = 50;
 /** transfer states that are over */
 export const final = ['done', 'declined', 'cancelled', 'failed'];
 
-/** @param {BufferSource} b */
 const digest = (b) => crypto.subtle ? crypto.subtle.digest('SHA-256', b) : Promise.resolve(sha256js(new Uint8Array((b))));
 
-/** @param {Promise<any>[]} list */
 async function listHash(list) {
   const all = new Uint8Array(32 * list.length);
   (await Promise.all(list)).forEach((d, i) => all.set(new Uint8Array(d), 32 * i));
@@ -48,7 +46,6 @@ const opfs = () => navigator.storage.getDirectory();
 
 // Files left by an earlier visit of the page.
 if (canDisk) opfs().then(async (d) => {
-  // @ts-ignore: keys() exists on FileSystemDirectoryHandle
   for await (const k of d.keys()) if (k.startsWith('p2p-')) d.removeEntry(k).catch(() => {});
 }).catch(() => {});
 
@@ -72,7 +69,6 @@ async function openSink(x) {
     }
   }
   if (x.size > memLimit) throw new Error('space');
-  /** @type {Blob[]} */
   let parts = [];
   return {
     disk: false,
@@ -146,12 +142,11 @@ export class Files {
     this.wake();
   }
 
-  /** @param {any} m */
   send(m) { if (this.open) this.fc.send(JSON.stringify(m)); }
 
   wake() { for (const f of this.waiting.splice(0)) f(); }
 
-  /** @returns {Promise<void>} until the next ack, low buffer or state change */
+  // wait: until the next ack, low buffer or state change.
   wait() { return new Promise((r) => this.waiting.push(r)); }
   set(x, s, err = '') {
     x.status = s;
@@ -162,7 +157,6 @@ export class Files {
     this.h.onChange(x);
   }
 
-  /** @param {any} x @param {boolean} [keep] the received file */
   drop(x, keep = false) {
     if (x.sink && !keep) x.sink.drop();
     if (!keep && x.url) URL.revokeObjectURL(x.url);
@@ -278,7 +272,6 @@ export class Files {
     this.h.onNew(x);
   }
 
-  /** @param {ArrayBuffer} ab */
   chunk(ab) {
     if (ab.byteLength < hdr) throw new Error('short chunk');
     const v = new DataView(ab);
@@ -385,5 +378,5 @@ export class Files {
   }
 }
 
-/** @param {any} t a MIME type from the peer */
+// A MIME type from the peer, if it looks like one.
 const cleanType = (t) => typeof t === 'string' && /^[\w.+-]{1,40}\/[\w.+-]{1,60}$/.test(t) ? t.toLowerCase() : '';

@@ -21,14 +21,12 @@ export function fmtSize(n) {
   return (i ? n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0) : String(n)) + ' ' + u[i];
 }
 
-/** @param {string} tag @param {string} [cls] */
 function el(tag, cls = '') {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
   return e;
 }
 
-/** @param {string} key @param {() => void} fn @param {string} [cls] */
 function button(key, fn, cls = '') {
   const b = el('button', cls);
   b.type = 'button';
