@@ -171,6 +171,8 @@ func TestCrossBrowser(t *testing.T) {
 
 	t.Run("files", func(t *testing.T) { crossFiles(t, pairs[:2]) })
 
+	t.Run("video", func(t *testing.T) { crossVideo(t, pairs[:2]) })
+
 	t.Run("glare", func(t *testing.T) {
 		use(t, all...)
 		// ann-ff is impolite against max-cr: the candidates of max-cr's
