@@ -9,7 +9,7 @@ import { t } from './i18n.js';
 /** @type {AudioContext|null} */
 let ctx = null;
 /** @type {any} */
-let nodes = null, flash = 0, note = null, title = '';
+let nodes = null, flash = 0, note = null, title = '', text = '';
 
 /**
  * ring follows the call state: call after every render.
@@ -27,8 +27,9 @@ export function ring(s) {
   s.ring = nodes ? 'on' : 'off';
 }
 
-/** @param {string} text */
-function start(text) {
+/** @param {string} what */
+function start(what) {
+  text = what;
   try {
     ctx = ctx || new AudioContext();
     ctx.resume().catch(() => {});
@@ -59,13 +60,19 @@ function start(text) {
   };
   blink();
   flash = setInterval(blink, 1000);
-  if (document.hidden && 'Notification' in window && Notification.permission === 'granted') {
-    try {
-      note = new Notification(text, { tag: 'p2pchat-call', requireInteraction: true });
-      note.onclick = () => { focus(); note && note.close(); };
-    } catch { note = null; }
-  }
+  notify();
 }
+
+// notify shows the ringing call as a system notification, if the page is
+// hidden (now, or later while it rings) and the user allowed them.
+function notify() {
+  if (!nodes || note || !document.hidden || !('Notification' in window) || Notification.permission !== 'granted') return;
+  try {
+    note = new Notification(text, { tag: 'p2pchat-call', requireInteraction: true });
+    note.onclick = () => { focus(); if (note) note.close(); };
+  } catch { note = null; }
+}
+document.addEventListener('visibilitychange', notify);
 
 function stop() {
   for (const o of nodes.osc) { o.stop(); o.disconnect(); }
