@@ -42,15 +42,20 @@ export function renderAv(s) {
   show(els.av, on);
   if (!on) return;
   const anyAv = av.mic || av.cam || av.screen || p.mic || p.cam || p.screen || had.mic || had.cam;
-  const remote = media.hasRemoteVideo();
-  const mine = av.cam || av.screen;
-  show(els.stage, remote || mine);
-  els.callBox.classList.toggle('video', remote || mine);
+  const remote = media.hasRemoteVideo(), screen = media.hasRemoteScreen();
+  const mine = av.cam || av.screen, theirs = remote || screen;
+  show(els.stage, theirs || mine);
+  els.callBox.classList.toggle('video', theirs || mine);
   show(els.remote, remote);
+  show(els.remote2, screen);
   show(els.self, mine);
-  els.stage.classList.toggle('solo', !remote);
+  els.stage.classList.toggle('solo', !theirs);
+  els.stage.classList.toggle('both', remote && screen); // the screen big, the camera a tile
+  // The stage takes the shape of its big picture (portrait from an upright phone).
+  const big = screen ? els.remote2 : remote ? els.remote : els.self;
+  els.stage.classList.toggle('tall', big.videoHeight > big.videoWidth);
   if (els.self.srcObject !== media.localStream()) els.self.srcObject = media.localStream();
-  els.self.classList.toggle('mirror', !av.screen);
+  els.self.classList.toggle('mirror', !av.screen || av.join);
   const muted = had.mic && !p.mic, camOff = had.cam && !p.cam && !p.screen;
   setText(els.peerAv, p.screen ? 'peer.screen' : muted && camOff ? 'peer.mutedCamOff' : muted ? 'peer.muted' : camOff ? 'peer.camOff' : '', c.peer);
   show(els.peerAv, !!els.peerAv.textContent);
@@ -61,10 +66,12 @@ export function renderAv(s) {
   setText(els.cam, av.cam ? 'cam.off' : 'cam.on');
   setText(els.share, av.screen ? 'share.stop' : 'share');
   els.share.setAttribute('aria-pressed', String(av.screen));
-  show(els.share, !!(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia));
+  const canShare = !!(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
+  show(els.share, canShare);
+  show(els.share2, canShare && av.cam && !av.screen);
   show(els.flip, av.cam && cams > 1);
-  show(els.full, remote);
-  show(els.pip, remote && !!document.pictureInPictureEnabled);
+  show(els.full, theirs);
+  show(els.pip, theirs && !!document.pictureInPictureEnabled);
   show(els.textOnly, anyAv);
   show(els.devBtn, av.mic || av.cam);
   if (!(av.mic || av.cam)) show(els.devs, false);
@@ -114,6 +121,7 @@ export function init(state) {
   on(els.mic, () => media.mic().then(refresh));
   on(els.cam, () => media.cam().then(refresh));
   on(els.share, media.share);
+  on(els.share2, () => media.share(true));
   on(els.flip, media.flip);
   on(els.full, media.full);
   on(els.pip, media.pip);
@@ -124,6 +132,7 @@ export function init(state) {
   els.camSel.addEventListener('change', () => media.device('cam', els.camSel.value));
   els.spkSel.addEventListener('change', () => media.device('spk', els.spkSel.value));
   if (navigator.mediaDevices) navigator.mediaDevices.addEventListener('devicechange', refresh);
+  for (const v of [els.remote, els.remote2, els.self]) v.addEventListener('resize', () => renderAv(S));
   document.addEventListener('keydown', (e) => {
     const el = /** @type {HTMLElement} */ (e.target);
     if (e.ctrlKey || e.metaKey || e.altKey || e.repeat || S.call.state !== 'connected') return;

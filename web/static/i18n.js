@@ -50,6 +50,7 @@ const strings = {
   'cam.off': ['Turn off camera (V)', '關閉鏡頭 (V)'],
   share: ['Share screen', '分享螢幕'],
   'share.stop': ['Stop sharing', '停止分享'],
+  'share.join': ['Share screen beside camera', '分享螢幕並保留鏡頭'],
   flip: ['Switch camera', '切換鏡頭'],
   full: ['Full screen', '全螢幕'],
   pip: ['Picture in picture', '子母畫面'],

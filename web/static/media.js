@@ -2,7 +2,7 @@
 // PeerLink's connection (addTrack/removeTrack renegotiate over its perfect
 // negotiation; mute, camera off and device changes use replaceTrack and do
 // not). Each side tells the other its state on the chat channel:
-// {t:'av', mic, cam, screen} and {t:'av', text:true} (back to text). See
+// {t:'av', mic, cam, screen, sid} and {t:'av', text:true}. See
 // docs/client.md.
 
 import { sample } from './quality.js';
@@ -15,9 +15,14 @@ let link = null;
 /** @type {Record<string, MediaStreamTrack|null>} */
 const tr = { mic: null, cam: null, screen: null };
 /** @type {Record<string, RTCRtpSender|null>} */
-let snd = { audio: null, video: null };
+let snd = { audio: null, video: null, screen: null };
 const local = new MediaStream();
-let remote = new MediaStream();
+/** @type {MediaStream|null} a screen shared beside the camera */
+let scr = null;
+// #remote shows remote, #remote2 the peer's screen beside its camera (sid).
+let remote = new MediaStream(), remote2 = new MediaStream();
+/** @type {Map<MediaStreamTrack, string>} */
+let got = new Map();
 /** @type {any} */
 let statsTimer = 0, prevStats = null, wake = null;
 
@@ -25,7 +30,7 @@ let statsTimer = 0, prevStats = null, wake = null;
 export function init(state, render) { S = state; rerender = render; }
 
 /** newAv: a call's local media state, for rendering and tests. */
-export const newAv = () => ({ mic: false, muted: false, cam: false, screen: false, err: '', fb: '', camId: '' });
+export const newAv = () => ({ mic: false, muted: false, cam: false, screen: false, join: false, err: '', fb: '', camId: '' });
 
 /**
  * kindOf tells what an offer asks for: 'video' if it sends video, 'voice'
@@ -51,8 +56,9 @@ function errName(e) {
  * gum opens the microphone or a camera; null (and av.err) if it cannot.
  * @param {'mic'|'cam'} dev
  * @param {string} [id] deviceId
+ * @param {string} [facing] facingMode ('user', 'environment')
  */
-async function gum(dev, id) {
+async function gum(dev, id, facing) {
   const av = S.call.av;
   if (!navigator.mediaDevices || !isSecureContext) {
     av.err = 'insecure';
@@ -61,6 +67,7 @@ async function gum(dev, id) {
   /** @type {any} */
   const c = dev === 'cam' ? { width: { ideal: 640 }, height: { ideal: 480 } } : {};
   if (id) c.deviceId = { exact: id };
+  if (facing) c.facingMode = { exact: facing };
   try {
     const s = await navigator.mediaDevices.getUserMedia(dev === 'mic' ? { audio: c } : { video: c });
     return s.getTracks()[0];
@@ -103,6 +110,7 @@ function set(slot, t) {
   av.mic = !!tr.mic;
   av.cam = !!tr.cam;
   av.screen = !!tr.screen;
+  if (!av.screen) av.join = false;
   if (slot === 'mic' && t) t.enabled = !av.muted;
   if (slot === 'cam') av.camId = t ? t.getSettings().deviceId || '' : '';
 }
@@ -126,23 +134,36 @@ async function put(kind, t) {
  */
 export function attach(l) {
   link = l;
-  snd = { audio: null, video: null };
+  snd = { audio: null, video: null, screen: null };
   remote = new MediaStream();
+  remote2 = new MediaStream();
+  got = new Map();
   const v = /** @type {HTMLVideoElement} */ (document.getElementById('remote'));
+  const v2 = /** @type {HTMLVideoElement} */ (document.getElementById('remote2'));
   v.srcObject = remote;
+  v2.srcObject = remote2;
   v.onresize = () => {
     const c = S.call;
     if (v.videoWidth && !c.videoMs && c.clickAt) c.videoMs = Math.round(performance.now() - c.clickAt);
   };
   l.pc.addEventListener('track', (/** @type {RTCTrackEvent} */ ev) => {
     if (link !== l) return;
-    remote.addTrack(ev.track);
+    const st = ev.streams[0];
+    got.set(ev.track, st ? st.id : '');
+    if (st) st.onremovetrack = (e) => {
+      got.delete(e.track);
+      remote.removeTrack(e.track);
+      remote2.removeTrack(e.track);
+      rerender();
+    };
     ev.track.onunmute = ev.track.onmute = ev.track.onended = () => rerender();
+    place();
     v.play().catch(() => {});
     rerender();
   });
   put('audio', tr.mic);
-  put('video', tr.screen || tr.cam);
+  put('video', tr.screen && !scr ? tr.screen : tr.cam);
+  if (scr && tr.screen) snd.screen = l.pc.addTrack(tr.screen, scr);
   l.dc.addEventListener('open', sendState);
   clearInterval(statsTimer);
   prevStats = null;
@@ -160,7 +181,7 @@ export function attach(l) {
 
 function sendState() {
   const av = S.call.av;
-  if (link) link.send({ t: 'av', mic: av.mic && !av.muted, cam: av.cam, screen: av.screen });
+  if (link) link.send({ t: 'av', mic: av.mic && !av.muted, cam: av.cam, screen: av.screen, sid: scr ? scr.id : '' });
   wakeLock();
 }
 
@@ -171,20 +192,35 @@ function sendState() {
 export function peer(m) {
   if (m.text) return toText(false);
   const c = S.call, h = c.peerHad || {};
-  c.peerAv = { mic: !!m.mic, cam: !!m.cam, screen: !!m.screen };
+  c.peerAv = { mic: !!m.mic, cam: !!m.cam, screen: !!m.screen, sid: typeof m.sid === 'string' ? m.sid : '' };
   c.peerHad = { mic: h.mic || !!m.mic, cam: h.cam || !!m.cam };
+  place();
   rerender();
+}
+
+/** place puts the peer's tracks into remote or remote2. */
+function place() {
+  const sid = (S.call.peerAv || {}).sid;
+  for (const [t, id] of got) {
+    const [to, from] = sid && id === sid ? [remote2, remote] : [remote, remote2];
+    from.removeTrack(t);
+    if (!to.getTracks().includes(t)) to.addTrack(t);
+  }
+  const v2 = /** @type {HTMLVideoElement} */ (document.getElementById('remote2'));
+  if (v2 && remote2.getTracks().length) v2.play().catch(() => {});
 }
 
 /** stop ends all local media (the call is over). */
 export function stop() {
   clearInterval(statsTimer);
   for (const k of Object.keys(tr)) set(k, null);
-  link = null;
+  link = scr = null;
   if (wake && wake.release) wake.release().catch(() => {});
   wake = null;
-  const v = /** @type {HTMLVideoElement} */ (document.getElementById('remote'));
-  if (v) v.srcObject = null;
+  for (const id of ['remote', 'remote2']) {
+    const v = /** @type {HTMLVideoElement} */ (document.getElementById(id));
+    if (v) v.srcObject = null;
+  }
 }
 
 /** changed sends our state and re-renders after a control was used. */
@@ -209,24 +245,31 @@ export async function mic() {
   changed();
 }
 
-/** cam: camera on and off. Off stops the camera (its light goes out) and sends nothing: frames stop. */
-export async function cam(id = '') {
+/** cam: camera on and off (off stops it: frames stop), or with id or facing another camera. */
+export async function cam(id = '', facing = '') {
   const av = S.call.av;
   av.err = av.fb = '';
-  if (tr.cam && !id) {
+  if (tr.cam && !id && !facing) {
     set('cam', null);
-    if (!tr.screen) await put('video', null);
+    if (!tr.screen || scr) await put('video', null);
   } else {
-    const t = await gum('cam', id);
+    const t = await gum('cam', id, facing);
     if (!t || !link) return t && t.stop(), rerender();
     set('cam', t);
-    if (!tr.screen) await put('video', t);
+    if (!tr.screen || scr) await put('video', t);
   }
   changed();
 }
 
-/** flip switches to the next camera (front/back on a phone). */
+/** flip: front/back where the camera says which it is (phones), else the next camera. */
 export async function flip() {
+  const f = tr.cam && tr.cam.getSettings().facingMode;
+  if (f === 'user' || f === 'environment') {
+    const before = tr.cam;
+    await cam('', f === 'user' ? 'environment' : 'user');
+    if (tr.cam !== before) return;
+    S.call.av.err = '';
+  }
   const cams = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput');
   if (cams.length < 2) return;
   const i = cams.findIndex((d) => d.deviceId === S.call.av.camId);
@@ -251,13 +294,20 @@ export async function device(dev, id) {
   changed();
 }
 
-/** share starts or stops screen sharing; the screen replaces the camera while shared. */
-export async function share() {
+/**
+ * share starts or stops screen sharing: replacing the camera, or with join
+ * beside it (a second track in its own stream, which renegotiates).
+ * @param {boolean} [join]
+ */
+export async function share(join = false) {
   const av = S.call.av;
   av.err = av.fb = '';
   if (tr.screen) {
+    if (snd.screen && link && !link.closed) link.pc.removeTrack(snd.screen);
+    const was = scr;
+    snd.screen = scr = null;
     set('screen', null);
-    await put('video', tr.cam);
+    if (!was) await put('video', tr.cam);
   } else {
     let t;
     try {
@@ -268,8 +318,15 @@ export async function share() {
       return rerender();
     }
     if (!link) return t.stop();
-    set('screen', t);
-    await put('video', t);
+    if (join && tr.cam) {
+      scr = new MediaStream([t]);
+      set('screen', t);
+      av.join = true;
+      snd.screen = link.pc.addTrack(t, scr);
+    } else {
+      set('screen', t);
+      await put('video', t);
+    }
   }
   changed();
 }
@@ -285,9 +342,10 @@ export async function toText(tell) {
   S.call.av.muted = false;
   S.call.peerHad = S.call.peerAv = null;
   if (link && !link.closed) {
-    for (const s of [snd.audio, snd.video]) if (s) link.pc.removeTrack(s);
+    for (const s of [snd.audio, snd.video, snd.screen]) if (s) link.pc.removeTrack(s);
   }
-  snd = { audio: null, video: null };
+  snd = { audio: null, video: null, screen: null };
+  scr = null;
   changed();
 }
 
@@ -300,15 +358,21 @@ export function full() {
 
 /** pip puts the remote video in a picture-in-picture window. */
 export function pip() {
-  const v = /** @type {any} */ (document.getElementById('remote'));
+  const v = /** @type {any} */ (document.getElementById(hasRemoteScreen() ? 'remote2' : 'remote'));
   if (document.pictureInPictureElement) document.exitPictureInPicture().catch(() => {});
   else if (v.requestPictureInPicture) v.requestPictureInPicture().catch(() => {});
 }
 
-/** hasRemoteVideo: the peer sends video. */
+/** hasRemoteVideo: the peer sends video (in remote). */
 export function hasRemoteVideo() {
   const p = S.call.peerAv;
-  return !!p && (p.cam || p.screen) && remote.getVideoTracks().some((t) => t.readyState === 'live');
+  return !!p && (p.cam || (p.screen && !p.sid)) && remote.getVideoTracks().some((t) => t.readyState === 'live');
+}
+
+/** hasRemoteScreen: the peer shares a screen beside its camera. */
+export function hasRemoteScreen() {
+  const p = S.call.peerAv;
+  return !!p && p.screen && !!p.sid && remote2.getVideoTracks().some((t) => t.readyState === 'live');
 }
 
 /** trackDevice: the deviceId of a local track ('' if none). @param {string} slot */
