@@ -13,7 +13,8 @@ import (
 // TestMediaScreenshots writes PNGs of the voice and video states into
 // $P2PCHAT_SCREENSHOTS (`make screenshots`): an incoming video call, a
 // video call with its controls and quality, muted and camera off as the
-// other side sees them, screen sharing and the quality figures.
+// other side sees them, screen sharing (instead of and beside the camera)
+// and the quality figures.
 func TestMediaScreenshots(t *testing.T) {
 	dir := os.Getenv("P2PCHAT_SCREENSHOTS")
 	if dir == "" {
@@ -60,6 +61,13 @@ func TestMediaScreenshots(t *testing.T) {
 	bob.click("qual")
 	bob.waitFor("figures", `!document.querySelector('#qualInfo').hidden && document.querySelector('#qualInfo').textContent !== ''`, mediaStep)
 	shot(bob, "video-quality.png")
+	bob.click("qual")
+	alice.click("share")
+	alice.waitFor("camera back", `!state.call.av.screen`, mediaStep)
+	alice.click("share2")
+	bob.waitFor("screen beside the camera", `(() => { const r = document.querySelector('#remote'), s = document.querySelector('#remote2');
+		return !r.hidden && !s.hidden && r.videoWidth > 0 && s.videoWidth > 0; })()`, mediaStep)
+	shot(bob, "video-screen-beside.png")
 }
 
 // TestMediaScreenshotsPhone: a video call ringing and in progress on a
