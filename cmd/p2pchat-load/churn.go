@@ -13,16 +13,17 @@ import (
 // runChurn has cfg.concurrency workers each connect, log in and disconnect
 // (with a WebSocket close handshake) in a loop, for cfg.duration or until
 // cfg.count logins in all, and reports logins per second. Workers use the
-// lean client of rawclient.go.
-func runChurn(ctx context.Context, cfg *config, d *dialer, errs *counters, res *result) error {
+// lean client of rawclient.go. Worker w logs in on instance w mod len(ds).
+func runChurn(ctx context.Context, cfg *config, ds []*dialer, errs *counters, res *result) error {
 	var done atomic.Int64
 	var started atomic.Int64
 	var connect, lg samples
 	end := time.Now().Add(cfg.duration)
-	meter := startCPU(cfg.pid)
+	meter := startCPU(cfg, nil)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range cfg.concurrency {
+		d := ds[instanceOf(w, len(ds))]
 		wg.Go(func() {
 			var cs, ls []time.Duration
 			defer func() { connect.add(cs); lg.add(ls) }()

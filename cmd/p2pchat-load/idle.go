@@ -24,10 +24,11 @@ type population struct {
 	connected atomic.Int64
 }
 
-// connectUsers logs in n users named prefix+index with the given
-// concurrency. Failures are counted in errs; it returns when every attempt
+// connectUsers logs in n users named prefix+index, index from cfg.first,
+// with the given concurrency; user index is on instance index mod
+// len(ds). Failures are counted in errs; it returns when every attempt
 // has finished or ctx ends.
-func connectUsers(ctx context.Context, cfg *config, d *dialer, errs *counters, n int, prefix string) *population {
+func connectUsers(ctx context.Context, cfg *config, ds []*dialer, errs *counters, n int, prefix string) *population {
 	p := &population{conns: make([]*websocket.Conn, n)}
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -53,7 +54,9 @@ func connectUsers(ctx context.Context, cfg *config, d *dialer, errs *counters, n
 				if i >= n {
 					return
 				}
-				c, dc, dl, err := d.connectAndLogin(ctx, cfg.timeout, prefix+strconv.Itoa(i), cfg.presence)
+				idx := cfg.first + i
+				d := ds[instanceOf(idx, len(ds))]
+				c, dc, dl, err := d.connectAndLogin(ctx, cfg.timeout, prefix+strconv.Itoa(idx), cfg.presence)
 				if err != nil {
 					errs.classify(err)
 					continue
@@ -114,43 +117,67 @@ func (p *population) close(concurrency int) {
 }
 
 // runIdle logs in cfg.users users, holds them for cfg.hold and reports
-// login latency and, given the server's PID, its RSS per user.
-func runIdle(ctx context.Context, cfg *config, d *dialer, errs *counters, res *result) error {
-	var rssBefore int64
-	if cfg.pid > 0 {
+// login latency and, given the servers' PIDs, their RSS per user. With
+// -procs the users are held by child processes; with -shard this is one
+// of them, holding its users until its parent lets go.
+func runIdle(ctx context.Context, cfg *config, ds []*dialer, errs *counters, res *result) error {
+	rss := startRSS(cfg)
+	start := time.Now()
+	var p *population
+	var shards *shardSet
+	if cfg.procs > 1 {
 		var err error
-		if rssBefore, err = procRSS(cfg.pid); err != nil {
+		if shards, err = startShards(ctx, cfg, cfg.users); err != nil {
 			return err
 		}
+		defer shards.stop(res, errs)
+	} else {
+		p = connectUsers(ctx, cfg, ds, errs, cfg.users, cfg.prefix+"i")
+		defer p.close(cfg.concurrency)
 	}
-	start := time.Now()
-	p := connectUsers(ctx, cfg, d, errs, cfg.users, cfg.prefix+"i")
 	elapsed := time.Since(start)
-	defer p.close(cfg.concurrency)
+	if p != nil {
+		res.Logins = p.connected.Load()
+		cs, ls := p.connect.summary(), p.login.summary()
+		res.Connect, res.Login = &cs, &ls
+		res.LoginsPerSec = round3(float64(res.Logins) / elapsed.Seconds())
+		fmt.Fprintf(cfg.log, "logged in %d users in %.1fs; connect %v; login %v\n", res.Logins, elapsed.Seconds(), cs, ls)
+	} else {
+		// Every shard is ready: its users are in, or counted as errors.
+		res.LoginsPerSec = round3(float64(cfg.users) / elapsed.Seconds())
+		fmt.Fprintf(cfg.log, "%d shards logged in their %d users in %.1fs\n", cfg.procs, cfg.users, elapsed.Seconds())
+	}
+	if cfg.shard {
+		holdShard(ctx)
+		return nil
+	}
 
-	res.Logins = p.connected.Load()
-	res.LoginsPerSec = round3(float64(res.Logins) / elapsed.Seconds())
-	cs, ls := p.connect.summary(), p.login.summary()
-	res.Connect, res.Login = &cs, &ls
-	fmt.Fprintf(cfg.log, "logged in %d users in %.1fs; connect %v; login %v\n", res.Logins, elapsed.Seconds(), cs, ls)
-
-	meter := startCPU(cfg.pid)
+	meter := startCPU(cfg, shards.pids())
 	select {
 	case <-ctx.Done():
 	case <-time.After(cfg.hold):
 	}
 	res.CPU = meter.stop()
-	res.PresenceMsgs = p.presence.Load()
+	if p != nil {
+		res.PresenceMsgs = p.presence.Load()
+	}
 	if cfg.pid > 0 {
-		rss, err := procRSS(cfg.pid)
-		if err != nil {
-			return err
+		before, after := rss.stop(res, spread(0, cfg.users, len(ds)))
+		res.Server = &serverFigures{PID: cfg.pid, RSSBeforeKiB: before, RSSAfterKiB: after}
+		n := int64(cfg.users)
+		if p != nil {
+			n = res.Logins
 		}
-		res.Server = &serverFigures{PID: cfg.pid, RSSBeforeKiB: rssBefore, RSSAfterKiB: rss}
-		if res.Logins > 0 {
-			res.Server.RSSPerUserKiB = round3(float64(rss-rssBefore) / float64(res.Logins))
+		if n > 0 {
+			res.Server.RSSPerUserKiB = round3(float64(after-before) / float64(n))
 		}
-		fmt.Fprintf(cfg.log, "server RSS %d KiB -> %d KiB: %.2f KiB per idle user\n", rssBefore, rss, res.Server.RSSPerUserKiB)
+		fmt.Fprintf(cfg.log, "server RSS %d KiB -> %d KiB: %.2f KiB per idle user\n", before, after, res.Server.RSSPerUserKiB)
+		for _, in := range res.Instances {
+			fmt.Fprintf(cfg.log, "  %s (pid %d): %d users, RSS %d -> %d KiB, %.2f KiB per user\n", in.URL, in.PID, in.Users, in.RSSBeforeKiB, in.RSSAfterKiB, in.RSSPerUserKiB)
+		}
+		if res.NATS != nil {
+			fmt.Fprintf(cfg.log, "nats-server RSS %d -> %d KiB\n", res.NATS.RSSBeforeKiB, res.NATS.RSSAfterKiB)
+		}
 	}
 	fmt.Fprintln(cfg.log, res.CPU)
 	return nil

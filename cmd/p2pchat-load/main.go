@@ -16,6 +16,18 @@
 //	       the server's RSS meanwhile).
 //	churn  -concurrency workers connect, log in and disconnect in a loop
 //	       for -duration (or -count logins); prints logins per second.
+//	failover
+//	       -users users log in on the first -url's instance, the tool
+//	       kills that instance (-kill-pid, SIGKILL) and logs the same
+//	       names in on the other instances until each is free again;
+//	       prints the time from the kill to a name being free.
+//
+// -url takes a comma-separated list of instances (joined by NATS): users
+// are spread over them round-robin, and with -cross a relay pair's caller
+// and callee are on different instances. -procs N holds the idle users in
+// N child processes of the tool, since one process may open only so many
+// files; -pid then lists one PID per -url, and -nats-pid adds the
+// nats-server's RSS and CPU.
 //
 // -tutorial expects no more than the tutorial's Node.js server gives (any
 // greeting; relayed answers and candidates without the sender's name), so
@@ -54,7 +66,17 @@ import (
 // config is the parsed command line.
 type config struct {
 	mode        string
-	url         string
+	urls        []string
+	pids        []int // one per URL, or none
+	pid         int   // the first of pids, or 0
+	natsPID     int
+	cross       bool
+	procs       int
+	shard       bool // a child holding idle users for a parent's -procs
+	first       int  // index of the first idle user (shards)
+	killPID     int
+	probes      int
+	probeEvery  time.Duration
 	users       int
 	pairs       int
 	rate        float64
@@ -72,7 +94,6 @@ type config struct {
 	srcAddrs    int
 	presence    bool
 	tutorial    bool
-	pid         int
 	offerSize   int
 	candSize    int
 	prefix      string
@@ -88,8 +109,17 @@ func parseFlags(args []string, log io.Writer) (*config, error) {
 	cfg := &config{log: log}
 	fs := flag.NewFlagSet("p2pchat-load", flag.ContinueOnError)
 	fs.SetOutput(log)
-	fs.StringVar(&cfg.mode, "mode", "", "idle, relay or churn (required)")
-	fs.StringVar(&cfg.url, "url", "ws://127.0.0.1:8080/ws", "server WebSocket URL (loopback only)")
+	fs.StringVar(&cfg.mode, "mode", "", "idle, relay, churn or failover (required)")
+	urls := fs.String("url", "ws://127.0.0.1:8080/ws", "server WebSocket URL, or a comma-separated list of instances to spread users over round-robin (loopback only)")
+	pids := fs.String("pid", "", "server PID, or a comma-separated list of one per -url, to report RSS and CPU time")
+	fs.IntVar(&cfg.natsPID, "nats-pid", 0, "nats-server PID, to report its RSS and CPU time")
+	fs.BoolVar(&cfg.cross, "cross", false, "relay: caller and callee of each pair on different instances (needs 2 or more -url)")
+	fs.IntVar(&cfg.procs, "procs", 0, "idle, relay: hold the idle users in this many child processes of the tool (one process may open only RLIMIT_NOFILE files); 0 or 1: in this one")
+	fs.BoolVar(&cfg.shard, "shard", false, "internal: run as a child of -procs (idle mode; holds its users until stdin closes)")
+	fs.IntVar(&cfg.first, "first", 0, "internal: index of the first idle user, for -shard")
+	fs.IntVar(&cfg.killPID, "kill-pid", 0, "failover: PID of the first -url's p2pchat instance, killed with SIGKILL once its users are in")
+	fs.IntVar(&cfg.probes, "probes", 100, "failover: how many of the killed instance's names to try on the other instances")
+	fs.DurationVar(&cfg.probeEvery, "probe-interval", 50*time.Millisecond, "failover: how often each probe tries its name again")
 	fs.IntVar(&cfg.users, "users", 1000, "idle: users to log in")
 	fs.IntVar(&cfg.pairs, "pairs", 100, "relay: caller/callee pairs")
 	fs.Float64Var(&cfg.rate, "rate", 10000, "relay: offers+candidates per second, all callers together (callees answer each offer, so relayed messages are 1.5x this)")
@@ -98,7 +128,7 @@ func parseFlags(args []string, log io.Writer) (*config, error) {
 	fs.Int64Var(&cfg.rssLimit, "rss-limit", 0, "relay with -pid: count an error if the server's RSS ever exceeds this many KiB (0: no limit)")
 	fs.IntVar(&cfg.count, "count", 0, "churn: stop after this many logins (0: only -duration bounds the run)")
 	fs.IntVar(&cfg.concurrency, "concurrency", 50, "connections opened in parallel (churn: workers)")
-	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "relay: measured sending time after the warm-up; churn: run time")
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "relay: measured sending time after the warm-up; churn: run time; failover: longest wait for the names to be free")
 	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "relay: sending time before measuring starts")
 	fs.DurationVar(&cfg.drain, "drain", 5*time.Second, "relay: how long to wait for messages still in flight; what has not arrived then is lost")
 	fs.DurationVar(&cfg.hold, "hold", 3*time.Second, "idle: how long to hold the users before measuring RSS and leaving")
@@ -107,7 +137,6 @@ func parseFlags(args []string, log io.Writer) (*config, error) {
 	fs.IntVar(&cfg.srcAddrs, "src-addrs", -1, "source addresses 127.0.0.2 … to spread client sockets over (-1: one per 20,000 connections; 0: let the kernel pick)")
 	fs.BoolVar(&cfg.presence, "presence", false, "log in with presence:true (presence updates are then expected, not errors)")
 	fs.BoolVar(&cfg.tutorial, "tutorial", false, "expect only what the tutorial's server sends: any greeting, answers and candidates without the sender's name")
-	fs.IntVar(&cfg.pid, "pid", 0, "server PID, to report its RSS and CPU time")
 	fs.IntVar(&cfg.offerSize, "offer-size", 1200, "relay: bytes of an offer or answer frame")
 	fs.IntVar(&cfg.candSize, "candidate-size", 200, "relay: bytes of a candidate frame")
 	fs.StringVar(&cfg.prefix, "prefix", "", "prefix of user names (default: L<pid>- so parallel runs do not collide)")
@@ -117,27 +146,72 @@ func parseFlags(args []string, log io.Writer) (*config, error) {
 	if cfg.prefix == "" {
 		cfg.prefix = "L" + strconv.Itoa(os.Getpid()%100000) + "-"
 	}
-	switch {
-	case cfg.mode != "idle" && cfg.mode != "relay" && cfg.mode != "churn":
-		return nil, fmt.Errorf("-mode must be idle, relay or churn, not %q", cfg.mode)
-	case cfg.concurrency < 1 || cfg.timeout <= 0 || cfg.maxTime <= 0:
-		return nil, errors.New("-concurrency, -timeout and -max-time must be positive")
-	case cfg.mode == "churn" && cfg.duration <= 0 && cfg.count <= 0:
-		return nil, errors.New("churn needs -duration or -count")
+	var err error
+	if cfg.urls, err = splitList(*urls); err != nil {
+		return nil, fmt.Errorf("-url: %w", err)
+	}
+	if cfg.pids, err = parsePIDs(*pids); err != nil {
+		return nil, err
+	}
+	if len(cfg.pids) > 0 {
+		cfg.pid = cfg.pids[0]
+	}
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	if cfg.srcAddrs < 0 {
-		conns := cfg.users
-		switch cfg.mode {
-		case "relay":
-			conns = cfg.idle + 2*cfg.pairs + cfg.stalled + flooders
-		case "churn":
-			// TIME_WAIT sockets hold ports too; the kernel reuses them on
-			// loopback, but spreading costs nothing.
-			conns = portsPerSource
-		}
-		cfg.srcAddrs = min(250, conns/portsPerSource+1)
+		cfg.srcAddrs = min(250, cfg.conns()/portsPerSource+1)
 	}
 	return cfg, nil
+}
+
+// check refuses flag combinations that make no run.
+func (cfg *config) check() error {
+	switch {
+	case cfg.mode != "idle" && cfg.mode != "relay" && cfg.mode != "churn" && cfg.mode != "failover":
+		return fmt.Errorf("-mode must be idle, relay, churn or failover, not %q", cfg.mode)
+	case cfg.concurrency < 1 || cfg.timeout <= 0 || cfg.maxTime <= 0:
+		return errors.New("-concurrency, -timeout and -max-time must be positive")
+	case cfg.mode == "churn" && cfg.duration <= 0 && cfg.count <= 0:
+		return errors.New("churn needs -duration or -count")
+	case len(cfg.pids) > 0 && len(cfg.pids) != len(cfg.urls):
+		return fmt.Errorf("-pid lists %d PIDs for %d -url instances", len(cfg.pids), len(cfg.urls))
+	case cfg.cross && len(cfg.urls) < 2:
+		return errors.New("-cross needs 2 or more -url instances")
+	case cfg.procs < 0 || cfg.procs > maxProcs:
+		return fmt.Errorf("-procs must be in 0..%d", maxProcs)
+	case cfg.procs > 1 && cfg.mode != "idle" && cfg.mode != "relay":
+		return errors.New("-procs holds idle users: idle and relay modes only")
+	case cfg.shard && (cfg.mode != "idle" || cfg.procs > 1):
+		return errors.New("-shard runs idle mode, without -procs")
+	case cfg.first < 0:
+		return errors.New("-first must not be negative")
+	case cfg.mode == "failover" && (len(cfg.urls) < 2 || cfg.killPID <= 0 || cfg.users < 1 || cfg.probes < 1 || cfg.probeEvery <= 0 || cfg.duration <= 0):
+		return errors.New("failover needs 2 or more -url, -kill-pid, and positive -users, -probes, -probe-interval and -duration")
+	}
+	return nil
+}
+
+// conns is how many connections this process opens at most.
+func (cfg *config) conns() int {
+	idle := cfg.users
+	if cfg.mode == "relay" {
+		idle = cfg.idle
+	}
+	if cfg.procs > 1 {
+		idle = 0 // held by the children
+	}
+	switch cfg.mode {
+	case "relay":
+		return idle + 2*cfg.pairs + cfg.stalled + flooders
+	case "churn":
+		// TIME_WAIT sockets hold ports too; the kernel reuses them on
+		// loopback, but spreading costs nothing.
+		return portsPerSource
+	case "failover":
+		return cfg.users + cfg.probes
+	}
+	return idle
 }
 
 // result holds every figure of a run; it is printed as the last line.
@@ -168,7 +242,11 @@ type result struct {
 	Latency        *summary         `json:"latency,omitempty"`
 	SenderLagMaxMs float64          `json:"sender_lag_max_ms,omitempty"`
 	PresenceMsgs   int64            `json:"presence_msgs,omitempty"`
+	FreeAfter      *summary         `json:"free_after_kill,omitempty"`
 	Server         *serverFigures   `json:"server,omitempty"`
+	Instances      []instance       `json:"instances,omitempty"`
+	NATS           *procFigures     `json:"nats,omitempty"`
+	Shards         []shardFigures   `json:"shards,omitempty"`
 	CPU            cpuWindow        `json:"cpu"`
 	ElapsedS       float64          `json:"elapsed_s"`
 }
@@ -194,16 +272,14 @@ func run(ctx context.Context, args []string, log io.Writer) (*result, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.maxTime)
 	defer cancel()
-	conns := cfg.users
-	if cfg.mode == "relay" {
-		conns = cfg.idle + 2*cfg.pairs + cfg.stalled + flooders
-	} else if cfg.mode == "churn" {
+	conns := cfg.conns()
+	if cfg.mode == "churn" {
 		conns = 2 * cfg.concurrency
 	}
 	if err := raiseNoFile(uint64(conns)+64, uint64(conns)+1024); err != nil {
 		return nil, err
 	}
-	d, err := newDialer(cfg.url, cfg.srcAddrs, cfg.timeout, cfg.tutorial)
+	ds, err := newDialers(cfg.urls, cfg.srcAddrs, cfg.timeout, cfg.tutorial)
 	if err != nil {
 		return nil, err
 	}
@@ -214,12 +290,15 @@ func run(ctx context.Context, args []string, log io.Writer) (*result, error) {
 	switch cfg.mode {
 	case "idle":
 		res.Users = cfg.users
-		err = runIdle(ctx, cfg, d, errs, res)
+		err = runIdle(ctx, cfg, ds, errs, res)
 	case "relay":
 		res.Pairs, res.IdleUsers, res.Stalled, res.RateTarget = cfg.pairs, cfg.idle, cfg.stalled, cfg.rate
-		err = runRelay(ctx, cfg, d, errs, res)
+		err = runRelay(ctx, cfg, ds, errs, res)
 	case "churn":
-		err = runChurn(ctx, cfg, d, errs, res)
+		err = runChurn(ctx, cfg, ds, errs, res)
+	case "failover":
+		res.Users = cfg.users
+		err = runFailover(ctx, cfg, ds, errs, res)
 	}
 	res.ElapsedS = round3(time.Since(start).Seconds())
 	if ctx.Err() != nil && err == nil {

@@ -209,23 +209,47 @@ func (p *party) send(ctx context.Context, pl payloads, errs *counters, start tim
 }
 
 // runRelay runs cfg.pairs caller/callee pairs at cfg.rate offers+candidates
-// per second in all, optionally among cfg.idle idle users.
-func runRelay(ctx context.Context, cfg *config, d *dialer, errs *counters, res *result) error {
+// per second in all, optionally among cfg.idle idle users (held by child
+// processes with -procs). With several instances, the servers' RSS is
+// read once the idle users are in, per instance.
+func runRelay(ctx context.Context, cfg *config, ds []*dialer, errs *counters, res *result) error {
 	if cfg.rate <= 0 || cfg.pairs <= 0 {
 		return fmt.Errorf("relay mode needs -pairs > 0 and -rate > 0")
 	}
-	var rssBefore int64
-	if cfg.pid > 0 {
-		rssBefore, _ = procRSS(cfg.pid)
-	}
+	d := ds[0] // stalled users and their flooders
+	rss := startRSS(cfg)
+	var shards *shardSet
 	if cfg.idle > 0 {
 		start := time.Now()
-		bg := connectUsers(ctx, cfg, d, errs, cfg.idle, cfg.prefix+"i")
-		defer bg.close(cfg.concurrency)
-		res.Logins += bg.connected.Load()
-		cs, ls := bg.connect.summary(), bg.login.summary()
-		res.Connect, res.Login = &cs, &ls
-		fmt.Fprintf(cfg.log, "logged in %d idle users in %.1fs; login %v\n", bg.connected.Load(), time.Since(start).Seconds(), ls)
+		if cfg.procs > 1 {
+			var err error
+			if shards, err = startShards(ctx, cfg, cfg.idle); err != nil {
+				return err
+			}
+			defer shards.stop(res, errs)
+			res.LoginsPerSec = round3(float64(cfg.idle) / time.Since(start).Seconds())
+			fmt.Fprintf(cfg.log, "%d shards logged in %d idle users in %.1fs\n", cfg.procs, cfg.idle, time.Since(start).Seconds())
+		} else {
+			bg := connectUsers(ctx, cfg, ds, errs, cfg.idle, cfg.prefix+"i")
+			defer bg.close(cfg.concurrency)
+			res.Logins += bg.connected.Load()
+			cs, ls := bg.connect.summary(), bg.login.summary()
+			res.Connect, res.Login = &cs, &ls
+			res.LoginsPerSec = round3(float64(bg.connected.Load()) / time.Since(start).Seconds())
+			fmt.Fprintf(cfg.log, "logged in %d idle users in %.1fs; login %v\n", bg.connected.Load(), time.Since(start).Seconds(), ls)
+		}
+	}
+	var rssBefore int64
+	if len(ds) > 1 && cfg.pid > 0 {
+		rssBefore, _ = rss.stop(res, spread(0, cfg.idle, len(ds)))
+		for _, in := range res.Instances {
+			fmt.Fprintf(cfg.log, "  %s (pid %d): %d idle users, RSS %d -> %d KiB, %.2f KiB per user\n", in.URL, in.PID, in.Users, in.RSSBeforeKiB, in.RSSAfterKiB, in.RSSPerUserKiB)
+		}
+		if res.NATS != nil {
+			fmt.Fprintf(cfg.log, "nats-server RSS %d -> %d KiB\n", res.NATS.RSSBeforeKiB, res.NATS.RSSAfterKiB)
+		}
+	} else if cfg.pid > 0 {
+		rssBefore = rss.before[0]
 	}
 	var st *stalled
 	if cfg.stalled > 0 {
@@ -234,7 +258,7 @@ func runRelay(ctx context.Context, cfg *config, d *dialer, errs *counters, res *
 		fmt.Fprintf(cfg.log, "logged in %d users that never read\n", cfg.stalled)
 	}
 	pl := newPayloads(cfg.offerSize, cfg.candSize)
-	callers, callees, err := connectPairs(ctx, cfg, d, errs)
+	callers, callees, err := connectPairs(ctx, cfg, ds, errs)
 	if err != nil {
 		return err
 	}
@@ -304,7 +328,7 @@ func runRelay(ctx context.Context, cfg *config, d *dialer, errs *counters, res *
 	// has arrived (or the drain time runs out).
 	time.Sleep(time.Until(start.Add(cfg.warmup)))
 	got0 := received(all)
-	meter := startCPU(cfg.pid)
+	meter := startCPU(cfg, shards.pids())
 	senders.Wait()
 	sendEnd := time.Now()
 	drainUntil := sendEnd.Add(cfg.drain)
@@ -350,7 +374,11 @@ func runRelay(ctx context.Context, cfg *config, d *dialer, errs *counters, res *
 	fmt.Fprintf(cfg.log, "one-way latency %v; worst sender lag %.1fms\n", ls, res.SenderLagMaxMs)
 	fmt.Fprintln(cfg.log, res.CPU)
 	if cfg.pid > 0 {
-		rss, _ := procRSS(cfg.pid)
+		var rss int64
+		for _, pid := range cfg.pids {
+			r, _ := procRSS(pid)
+			rss += r
+		}
 		res.Server = &serverFigures{PID: cfg.pid, RSSBeforeKiB: rssBefore, RSSAfterKiB: rss, RSSPeakKiB: <-peak}
 		if cfg.rssLimit > 0 && res.Server.RSSPeakKiB > cfg.rssLimit {
 			errs.add("rss-limit", 1, fmt.Errorf("server RSS peaked at %d KiB, over -rss-limit %d KiB", res.Server.RSSPeakKiB, cfg.rssLimit))
@@ -365,8 +393,9 @@ func runRelay(ctx context.Context, cfg *config, d *dialer, errs *counters, res *
 	return nil
 }
 
-// connectPairs logs in callees e<i> and callers c<i>.
-func connectPairs(ctx context.Context, cfg *config, d *dialer, errs *counters) (callers, callees []*party, err error) {
+// connectPairs logs in callees e<i> and callers c<i>, spread over the
+// instances of ds (see pairInstances).
+func connectPairs(ctx context.Context, cfg *config, ds []*dialer, errs *counters) (callers, callees []*party, err error) {
 	mk := func(role, peerRole string) ([]*party, error) {
 		ps := make([]*party, cfg.pairs)
 		var wg sync.WaitGroup
@@ -374,6 +403,11 @@ func connectPairs(ctx context.Context, cfg *config, d *dialer, errs *counters) (
 		sem := make(chan struct{}, cfg.concurrency)
 		for i := range ps {
 			ps[i] = &party{name: cfg.prefix + role + strconv.Itoa(i), peer: cfg.prefix + peerRole + strconv.Itoa(i), readDone: make(chan struct{})}
+			callee, caller := pairInstances(i, len(ds), cfg.cross)
+			d := ds[callee]
+			if role == "c" {
+				d = ds[caller]
+			}
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()

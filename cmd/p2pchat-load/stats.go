@@ -167,19 +167,22 @@ func machineBusy() (time.Duration, error) {
 	return time.Duration(busy) * time.Second / clockTick, nil
 }
 
-// cpuMeter measures, over one window, the CPU used by the server (if its
-// PID is known), by this load tool, and by everything else on the machine.
-// The last figure is what tells whether a run was taken on a quiet box.
+// cpuMeter measures, over one window, the CPU used by the servers (if
+// their PIDs are known, summed), by the nats-server, by this load tool
+// (with its shards), and by everything else on the machine. The last
+// figure is what tells whether a run was taken on a quiet box.
 type cpuMeter struct {
-	pid   int
-	start time.Time
-	at    cpuReading
+	pids   []int
+	nats   int
+	shards []int
+	start  time.Time
+	at     cpuReading
 }
 
 // cpuReading is what a cpuMeter reads at each end of its window.
 type cpuReading struct {
 	serverUser, serverSystem, serverWait time.Duration
-	self, busy                           time.Duration
+	nats, self, busy                     time.Duration
 }
 
 // cpuWindow is the result of a cpuMeter, in cores (1.0 = one core busy).
@@ -192,13 +195,17 @@ type cpuWindow struct {
 	ServerSystemS float64 `json:"server_system_s"`
 	// Time the server's threads were ready to run but waited for a CPU.
 	ServerWaitS float64 `json:"server_wait_s"`
+	NATSCores   float64 `json:"nats_cores,omitempty"`
+	NATSCPUS    float64 `json:"nats_cpu_s,omitempty"`
 	LoadCores   float64 `json:"load_tool_cores"`
 	OtherCores  float64 `json:"other_cores"`
 	MachineCPUs int     `json:"machine_cpus"`
 }
 
-func startCPU(pid int) *cpuMeter {
-	m := &cpuMeter{pid: pid, start: time.Now()}
+// startCPU starts a window over cfg's servers and nats-server; shards
+// are the tool's child processes, counted with the tool.
+func startCPU(cfg *config, shards []int) *cpuMeter {
+	m := &cpuMeter{pids: cfg.pids, nats: cfg.natsPID, shards: shards, start: time.Now()}
 	m.at = m.read()
 	return m
 }
@@ -207,12 +214,19 @@ func startCPU(pid int) *cpuMeter {
 // never fails a run.
 func (m *cpuMeter) read() cpuReading {
 	var r cpuReading
-	if m.pid > 0 {
-		r.serverUser, r.serverSystem, _ = procCPU(m.pid)
-		r.serverWait, _ = procWait(m.pid)
+	for _, pid := range m.pids {
+		u, s, _ := procCPU(pid)
+		w, _ := procWait(pid)
+		r.serverUser, r.serverSystem, r.serverWait = r.serverUser+u, r.serverSystem+s, r.serverWait+w
 	}
-	user, system, _ := procCPU(os.Getpid())
-	r.self = user + system
+	if m.nats > 0 {
+		u, s, _ := procCPU(m.nats)
+		r.nats = u + s
+	}
+	for _, pid := range append([]int{os.Getpid()}, m.shards...) {
+		u, s, _ := procCPU(pid)
+		r.self += u + s
+	}
 	r.busy, _ = machineBusy()
 	return r
 }
@@ -226,18 +240,25 @@ func (m *cpuMeter) stop() cpuWindow {
 	}
 	system := now.serverSystem - m.at.serverSystem
 	ds := now.serverUser - m.at.serverUser + system
+	dn := now.nats - m.at.nats
 	dl, db := now.self-m.at.self, now.busy-m.at.busy
 	w.ServerCPUS = round3(ds.Seconds())
 	w.ServerSystemS = round3(system.Seconds())
 	// A thread that ended in the window takes its wait with it.
 	w.ServerWaitS = round3(max(0, now.serverWait-m.at.serverWait).Seconds())
 	w.ServerCores = round3(ds.Seconds() / secs)
+	w.NATSCPUS = round3(dn.Seconds())
+	w.NATSCores = round3(dn.Seconds() / secs)
 	w.LoadCores = round3(dl.Seconds() / secs)
-	w.OtherCores = round3(max(0, (db-ds-dl).Seconds()) / secs)
+	w.OtherCores = round3(max(0, (db-ds-dn-dl).Seconds()) / secs)
 	return w
 }
 
 func (w cpuWindow) String() string {
-	return fmt.Sprintf("cpu over %.1fs: server %.2f cores (%.1fs in the kernel, %.1fs waiting for a CPU), load tool %.2f, other processes %.2f (of %d)",
-		w.Seconds, w.ServerCores, w.ServerSystemS, w.ServerWaitS, w.LoadCores, w.OtherCores, w.MachineCPUs)
+	nats := ""
+	if w.NATSCPUS > 0 {
+		nats = fmt.Sprintf(", nats-server %.2f", w.NATSCores)
+	}
+	return fmt.Sprintf("cpu over %.1fs: server %.2f cores (%.1fs in the kernel, %.1fs waiting for a CPU)%s, load tool %.2f, other processes %.2f (of %d)",
+		w.Seconds, w.ServerCores, w.ServerSystemS, w.ServerWaitS, nats, w.LoadCores, w.OtherCores, w.MachineCPUs)
 }
