@@ -1,0 +1,256 @@
+package natsbus
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/p2pchat/p2pchat/server/signaling"
+)
+
+// encode is a name's KV key and subject token.
+func encode(name string) string { return base64.RawURLEncoding.EncodeToString([]byte(name)) }
+
+func decode(key string) (string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(key)
+	return string(b), err == nil
+}
+
+func tokenHash(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])
+}
+
+// value is a claim's KV value: owner id, a space, token hash.
+func (b *Bus) value(tok string) []byte { return []byte(b.id + " " + tokenHash(tok)) }
+
+func parseValue(v []byte) (owner, hash string) {
+	owner, hash, _ = strings.Cut(string(v), " ")
+	return owner, hash
+}
+
+// Claim implements signaling.Cluster.
+func (b *Bus) Claim(name, tok, presented string) (signaling.Claim, error) {
+	if !b.healthy.Load() || !b.nc.IsConnected() {
+		return signaling.Claim{}, ErrUnavailable
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	key, val := encode(name), b.value(tok)
+	// The name's subject is subscribed before the claim is made, on the
+	// same connection: when the claim's answer is back, the server has
+	// the subscription, and a relay sent right after the login reply
+	// cannot find nobody.
+	sub, err := b.nc.ChanSubscribe(userPrefix+key, b.inbox)
+	if err != nil {
+		return signaling.Claim{}, fmt.Errorf("subscribing %q: %w", name, err)
+	}
+	res, err := b.claim(ctx, name, key, val, presented, sub)
+	if err != nil {
+		_ = sub.Unsubscribe()
+	}
+	return res, err
+}
+
+func (b *Bus) claim(ctx context.Context, name, key string, val []byte, presented string, sub *nats.Subscription) (signaling.Claim, error) {
+	for range 3 {
+		b.Stats.RoundTrips.Add(1)
+		rev, err := b.kv.Create(ctx, key, val)
+		if err == nil {
+			b.own(name, rev, val, sub)
+			b.Stats.Claims.Add(1)
+			return signaling.Claim{}, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return signaling.Claim{}, fmt.Errorf("claiming %q: %w", name, err)
+		}
+		b.Stats.RoundTrips.Add(1)
+		e, err := b.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // expired or released in between: try again
+		}
+		if err != nil {
+			return signaling.Claim{}, fmt.Errorf("reading claim of %q: %w", name, err)
+		}
+		owner, hash := parseValue(e.Value())
+		resumed := presented != "" && hash == tokenHash(presented)
+		// The hub asks only for names it does not hold, so a claim of
+		// this instance is one whose release is still on its way.
+		if owner != b.id && !resumed {
+			b.Stats.ClaimsRefused.Add(1)
+			return signaling.Claim{}, signaling.ErrNameHeld
+		}
+		b.Stats.RoundTrips.Add(1)
+		rev, err = b.kv.Update(ctx, key, val, e.Revision())
+		if isWrongSeq(err) {
+			continue
+		}
+		if err != nil {
+			return signaling.Claim{}, fmt.Errorf("taking over %q: %w", name, err)
+		}
+		b.own(name, rev, val, sub)
+		b.Stats.Claims.Add(1)
+		if owner == b.id {
+			return signaling.Claim{Resumed: resumed}, nil
+		}
+		b.Stats.TakeOvers.Add(1)
+		return signaling.Claim{Resumed: true, Peers: b.askTake(ctx, owner, name)}, nil
+	}
+	b.Stats.ClaimsRefused.Add(1)
+	return signaling.Claim{}, signaling.ErrNameHeld
+}
+
+// askTake tells the old owner of name that its session moved here and
+// returns the names it was in calls with. A dead owner has none to give.
+func (b *Bus) askTake(ctx context.Context, owner, name string) []string {
+	b.Stats.RoundTrips.Add(1)
+	msg, err := b.nc.RequestWithContext(ctx, instPrefix+owner+".take", []byte(name))
+	if err != nil {
+		if !errors.Is(err, nats.ErrNoResponders) {
+			b.log.Warn("asking for a session's calls", "name", name, "err", err)
+		}
+		return nil
+	}
+	var peers []string
+	_ = json.Unmarshal(msg.Data, &peers)
+	return peers
+}
+
+// handleTake answers another instance that resumed the session of one of
+// our names.
+func (b *Bus) handleTake(m *nats.Msg) {
+	name := string(m.Data)
+	b.forget(name)
+	peers := b.hub.Revoke(name, signaling.StatusSessionResumed)
+	data, _ := json.Marshal(peers)
+	_ = m.Respond(data)
+}
+
+// own records a claim with its subscription.
+func (b *Bus) own(name string, rev uint64, val []byte, sub *nats.Subscription) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if old := b.owned[name]; old != nil && old.sub != nil {
+		_ = old.sub.Unsubscribe()
+	}
+	b.owned[name] = &claim{rev: rev, value: val, sub: sub}
+}
+
+// forget drops a claim without deleting its key and returns its revision.
+func (b *Bus) forget(name string) (uint64, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cl := b.owned[name]
+	if cl == nil {
+		return 0, false
+	}
+	delete(b.owned, name)
+	if cl.sub != nil {
+		_ = cl.sub.Unsubscribe()
+	}
+	return cl.rev, true
+}
+
+// forgetBefore drops the claim of name if it is older than rev, the
+// revision of another instance's write: an old write seen late by the
+// watcher must not take away a newer claim.
+func (b *Bus) forgetBefore(name string, rev uint64) bool {
+	b.mu.Lock()
+	cl := b.owned[name]
+	older := cl != nil && cl.rev < rev
+	b.mu.Unlock()
+	if !older {
+		return false
+	}
+	_, ok := b.forget(name)
+	return ok
+}
+
+// Rekey implements signaling.Cluster.
+func (b *Bus) Rekey(name, tok string) {
+	b.mu.Lock()
+	cl := b.owned[name]
+	var rev uint64
+	if cl != nil {
+		rev = cl.rev
+	}
+	b.mu.Unlock()
+	if cl == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	val := b.value(tok)
+	b.Stats.RoundTrips.Add(1)
+	nrev, err := b.kv.Update(ctx, encode(name), val, rev)
+	if err != nil {
+		b.log.Warn("recording a resumed session's token", "name", name, "err", err)
+		return
+	}
+	b.mu.Lock()
+	if b.owned[name] == cl {
+		cl.rev, cl.value = nrev, val
+	}
+	b.mu.Unlock()
+}
+
+// Release implements signaling.Cluster. The key is deleted in the
+// background, only if it is still this claim's.
+func (b *Bus) Release(name string) {
+	rev, ok := b.forget(name)
+	if !ok {
+		return
+	}
+	select {
+	case b.releases <- release{key: encode(name), rev: rev}:
+	default: // the lease will free it
+	}
+}
+
+func (b *Bus) releaseLoop() {
+	defer b.wg.Done()
+	for {
+		select {
+		case r := <-b.releases:
+			b.deleteKey(r)
+		case <-b.stop:
+			for {
+				select {
+				case r := <-b.releases:
+					b.deleteKey(r)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (b *Bus) deleteKey(r release) {
+	if !b.nc.IsConnected() || !b.healthy.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	b.Stats.RoundTrips.Add(1)
+	if err := b.kv.Delete(ctx, r.key, jetstream.LastRevision(r.rev)); err != nil && !isWrongSeq(err) {
+		b.log.Debug("releasing a name", "key", r.key, "err", err)
+	}
+}
+
+func isWrongSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+	}
+	return false
+}
