@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -73,7 +72,7 @@ func runFailover(ctx context.Context, cfg *config, ds []*dialer, errs *counters,
 	}
 
 	victims.closing.Store(true)
-	if err := syscall.Kill(cfg.killPID, syscall.SIGKILL); err != nil {
+	if err := killProcess(cfg.killPID); err != nil {
 		return fmt.Errorf("killing pid %d: %w", cfg.killPID, err)
 	}
 	killed := time.Now()
@@ -136,4 +135,14 @@ func checkVictim(pid int) error {
 		return fmt.Errorf("-kill-pid %d is %q, not a p2pchat instance", pid, name)
 	}
 	return nil
+}
+
+// killProcess kills pid without letting it clean up: SIGKILL on Unix,
+// TerminateProcess on Windows, so the instance's leases are left to expire.
+func killProcess(pid int) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Kill()
 }
