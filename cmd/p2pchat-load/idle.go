@@ -116,37 +116,44 @@ func (p *population) close(concurrency int) {
 	p.readers.Wait()
 }
 
+// holdIdle logs in n idle users, in this process or, with -procs, in
+// child processes, and records the logins and their rate in res. The
+// population is nil when shards hold the users; release lets them go
+// (and collects the shards' figures into res).
+func holdIdle(ctx context.Context, cfg *config, ds []*dialer, errs *counters, n int, res *result) (p *population, shards *shardSet, release func(), err error) {
+	start := time.Now()
+	if cfg.procs > 1 {
+		if shards, err = startShards(ctx, cfg, n); err != nil {
+			return nil, nil, nil, err
+		}
+		elapsed := time.Since(start)
+		// Every shard is ready: its users are in, or counted as errors.
+		res.LoginsPerSec = round3(float64(n) / elapsed.Seconds())
+		fmt.Fprintf(cfg.log, "%d shards logged in their %d idle users in %.1fs\n", cfg.procs, n, elapsed.Seconds())
+		return nil, shards, func() { shards.stop(res, errs) }, nil
+	}
+	p = connectUsers(ctx, cfg, ds, errs, n, cfg.prefix+"i")
+	elapsed := time.Since(start)
+	logins := p.connected.Load()
+	res.Logins += logins
+	cs, ls := p.connect.summary(), p.login.summary()
+	res.Connect, res.Login = &cs, &ls
+	res.LoginsPerSec = round3(float64(logins) / elapsed.Seconds())
+	fmt.Fprintf(cfg.log, "logged in %d idle users in %.1fs; connect %v; login %v\n", logins, elapsed.Seconds(), cs, ls)
+	return p, nil, func() { p.close(cfg.concurrency) }, nil
+}
+
 // runIdle logs in cfg.users users, holds them for cfg.hold and reports
 // login latency and, given the servers' PIDs, their RSS per user. With
 // -procs the users are held by child processes; with -shard this is one
 // of them, holding its users until its parent lets go.
 func runIdle(ctx context.Context, cfg *config, ds []*dialer, errs *counters, res *result) error {
 	rss := startRSS(cfg)
-	start := time.Now()
-	var p *population
-	var shards *shardSet
-	if cfg.procs > 1 {
-		var err error
-		if shards, err = startShards(ctx, cfg, cfg.users); err != nil {
-			return err
-		}
-		defer shards.stop(res, errs)
-	} else {
-		p = connectUsers(ctx, cfg, ds, errs, cfg.users, cfg.prefix+"i")
-		defer p.close(cfg.concurrency)
+	p, shards, release, err := holdIdle(ctx, cfg, ds, errs, cfg.users, res)
+	if err != nil {
+		return err
 	}
-	elapsed := time.Since(start)
-	if p != nil {
-		res.Logins = p.connected.Load()
-		cs, ls := p.connect.summary(), p.login.summary()
-		res.Connect, res.Login = &cs, &ls
-		res.LoginsPerSec = round3(float64(res.Logins) / elapsed.Seconds())
-		fmt.Fprintf(cfg.log, "logged in %d users in %.1fs; connect %v; login %v\n", res.Logins, elapsed.Seconds(), cs, ls)
-	} else {
-		// Every shard is ready: its users are in, or counted as errors.
-		res.LoginsPerSec = round3(float64(cfg.users) / elapsed.Seconds())
-		fmt.Fprintf(cfg.log, "%d shards logged in their %d users in %.1fs\n", cfg.procs, cfg.users, elapsed.Seconds())
-	}
+	defer release()
 	if cfg.shard {
 		holdShard(ctx)
 		return nil
@@ -172,12 +179,7 @@ func runIdle(ctx context.Context, cfg *config, ds []*dialer, errs *counters, res
 			res.Server.RSSPerUserKiB = round3(float64(after-before) / float64(n))
 		}
 		fmt.Fprintf(cfg.log, "server RSS %d KiB -> %d KiB: %.2f KiB per idle user\n", before, after, res.Server.RSSPerUserKiB)
-		for _, in := range res.Instances {
-			fmt.Fprintf(cfg.log, "  %s (pid %d): %d users, RSS %d -> %d KiB, %.2f KiB per user\n", in.URL, in.PID, in.Users, in.RSSBeforeKiB, in.RSSAfterKiB, in.RSSPerUserKiB)
-		}
-		if res.NATS != nil {
-			fmt.Fprintf(cfg.log, "nats-server RSS %d -> %d KiB\n", res.NATS.RSSBeforeKiB, res.NATS.RSSAfterKiB)
-		}
+		logInstances(cfg.log, res)
 	}
 	fmt.Fprintln(cfg.log, res.CPU)
 	return nil

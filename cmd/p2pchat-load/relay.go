@@ -220,34 +220,17 @@ func runRelay(ctx context.Context, cfg *config, ds []*dialer, errs *counters, re
 	rss := startRSS(cfg)
 	var shards *shardSet
 	if cfg.idle > 0 {
-		start := time.Now()
-		if cfg.procs > 1 {
-			var err error
-			if shards, err = startShards(ctx, cfg, cfg.idle); err != nil {
-				return err
-			}
-			defer shards.stop(res, errs)
-			res.LoginsPerSec = round3(float64(cfg.idle) / time.Since(start).Seconds())
-			fmt.Fprintf(cfg.log, "%d shards logged in %d idle users in %.1fs\n", cfg.procs, cfg.idle, time.Since(start).Seconds())
-		} else {
-			bg := connectUsers(ctx, cfg, ds, errs, cfg.idle, cfg.prefix+"i")
-			defer bg.close(cfg.concurrency)
-			res.Logins += bg.connected.Load()
-			cs, ls := bg.connect.summary(), bg.login.summary()
-			res.Connect, res.Login = &cs, &ls
-			res.LoginsPerSec = round3(float64(bg.connected.Load()) / time.Since(start).Seconds())
-			fmt.Fprintf(cfg.log, "logged in %d idle users in %.1fs; login %v\n", bg.connected.Load(), time.Since(start).Seconds(), ls)
+		_, sh, release, err := holdIdle(ctx, cfg, ds, errs, cfg.idle, res)
+		if err != nil {
+			return err
 		}
+		defer release()
+		shards = sh
 	}
 	var rssBefore int64
 	if len(ds) > 1 && cfg.pid > 0 {
 		rssBefore, _ = rss.stop(res, spread(0, cfg.idle, len(ds)))
-		for _, in := range res.Instances {
-			fmt.Fprintf(cfg.log, "  %s (pid %d): %d idle users, RSS %d -> %d KiB, %.2f KiB per user\n", in.URL, in.PID, in.Users, in.RSSBeforeKiB, in.RSSAfterKiB, in.RSSPerUserKiB)
-		}
-		if res.NATS != nil {
-			fmt.Fprintf(cfg.log, "nats-server RSS %d -> %d KiB\n", res.NATS.RSSBeforeKiB, res.NATS.RSSAfterKiB)
-		}
+		logInstances(cfg.log, res)
 	} else if cfg.pid > 0 {
 		rssBefore = rss.before[0]
 	}
@@ -374,11 +357,7 @@ func runRelay(ctx context.Context, cfg *config, ds []*dialer, errs *counters, re
 	fmt.Fprintf(cfg.log, "one-way latency %v; worst sender lag %.1fms\n", ls, res.SenderLagMaxMs)
 	fmt.Fprintln(cfg.log, res.CPU)
 	if cfg.pid > 0 {
-		var rss int64
-		for _, pid := range cfg.pids {
-			r, _ := procRSS(pid)
-			rss += r
-		}
+		rss := sumRSS(cfg.pids)
 		res.Server = &serverFigures{PID: cfg.pid, RSSBeforeKiB: rssBefore, RSSAfterKiB: rss, RSSPeakKiB: <-peak}
 		if cfg.rssLimit > 0 && res.Server.RSSPeakKiB > cfg.rssLimit {
 			errs.add("rss-limit", 1, fmt.Errorf("server RSS peaked at %d KiB, over -rss-limit %d KiB", res.Server.RSSPeakKiB, cfg.rssLimit))

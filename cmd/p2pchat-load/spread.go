@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -114,6 +115,27 @@ func startRSS(cfg *config) *rssMeter {
 		m.nats, _ = procRSS(cfg.natsPID)
 	}
 	return m
+}
+
+// sumRSS is the summed RSS of pids in KiB; a process gone counts 0.
+func sumRSS(pids []int) int64 {
+	var sum int64
+	for _, pid := range pids {
+		rss, _ := procRSS(pid)
+		sum += rss
+	}
+	return sum
+}
+
+// logInstances prints the per-instance and nats-server RSS figures that
+// rssMeter.stop put into res.
+func logInstances(w io.Writer, res *result) {
+	for _, in := range res.Instances {
+		fmt.Fprintf(w, "  %s (pid %d): %d idle users, RSS %d -> %d KiB, %.2f KiB per user\n", in.URL, in.PID, in.Users, in.RSSBeforeKiB, in.RSSAfterKiB, in.RSSPerUserKiB)
+	}
+	if res.NATS != nil {
+		fmt.Fprintf(w, "nats-server RSS %d -> %d KiB\n", res.NATS.RSSBeforeKiB, res.NATS.RSSAfterKiB)
+	}
 }
 
 // stop records the instances' figures in res for the given users per

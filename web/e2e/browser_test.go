@@ -331,6 +331,24 @@ func (p *peer) delivered(text string) {
 	p.wait("receipt "+text, fmt.Sprintf(`[...document.querySelectorAll('#log li.mine')].some(li => li.querySelector('.text').textContent === %q && li.querySelector('.receipt.done'))`, text))
 }
 
+// chatter is a page that chats: a Chromium peer or a tab of either browser.
+type chatter interface {
+	say(text string)
+	got(text string)
+	delivered(text string)
+}
+
+// chatBothWays sends there from a to b, then back from b to a, each shown
+// on the other side and with its receipt on the sender's.
+func chatBothWays(a, b chatter, there, back string) {
+	a.say(there)
+	b.got(there)
+	a.delivered(there)
+	b.say(back)
+	a.got(back)
+	b.delivered(back)
+}
+
 // text returns the textContent of the element matching sel.
 func (p *peer) text(sel string) string {
 	p.t.Helper()

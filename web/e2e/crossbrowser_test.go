@@ -60,12 +60,7 @@ func TestCrossBrowser(t *testing.T) {
 		for _, p := range pairs {
 			a, b := p[0], p[1]
 			dial(a, b)
-			a.say("hello from " + a.browser)
-			b.got("hello from " + a.browser)
-			a.delivered("hello from " + a.browser)
-			b.say("hi from " + b.browser)
-			a.got("hi from " + b.browser)
-			b.delivered("hi from " + b.browser)
+			chatBothWays(a, b, "hello from "+a.browser, "hi from "+b.browser)
 			ca, cb := a.safetyCode(stepTimeout), b.safetyCode(stepTimeout)
 			if ca == "" || ca != cb {
 				t.Errorf("%v -> %v: safety codes %q and %q", a, b, ca, cb)

@@ -18,12 +18,7 @@ func TestCallChatHangup(t *testing.T) {
 	b.sees("alice")
 	connect(t, a, b, "alice", "bob")
 
-	a.say("hello from alice")
-	b.got("hello from alice")
-	a.delivered("hello from alice")
-	b.say("hi alice")
-	a.got("hi alice")
-	b.delivered("hi alice")
+	chatBothWays(a, b, "hello from alice", "hi alice")
 
 	a.wait("safety code", `/^\d{4} \d{4} \d{4} \d{4}$/.test(state.call.safety)`)
 	b.wait("safety code", `/^\d{4} \d{4} \d{4} \d{4}$/.test(state.call.safety)`)
@@ -240,12 +235,7 @@ func TestServerRestart(t *testing.T) {
 	srv.stop()
 	a.wait("reconnecting", `state.sig === 'reconnecting'`)
 	b.wait("reconnecting", `state.sig === 'reconnecting'`)
-	a.say("while the server is down")
-	b.got("while the server is down")
-	a.delivered("while the server is down")
-	b.say("still chatting")
-	a.got("still chatting")
-	b.delivered("still chatting")
+	chatBothWays(a, b, "while the server is down", "still chatting")
 
 	srv.start()
 	back := time.Now()

@@ -175,12 +175,7 @@ func TestRelayOnlyCall(t *testing.T) {
 	a.wait("path shown", `state.call.path === 'relay'`)
 	b.wait("path shown", `state.call.path === 'relay'`)
 
-	a.say("through the relay")
-	b.got("through the relay")
-	a.delivered("through the relay")
-	b.say("and back")
-	a.got("and back")
-	b.delivered("and back")
+	chatBothWays(a, b, "through the relay", "and back")
 
 	if st := relay.Stats(); st.Allocations < 2 || st.PeersPermitted < 2 || st.AuthFailures != 0 {
 		t.Errorf("relay stats %+v, want an allocation and permissions per browser", st)

@@ -147,12 +147,7 @@ func TestResumeAfterServerKill(t *testing.T) {
 		if i == 0 {
 			a.wait("reconnecting", `state.sig === 'reconnecting'`)
 			b.wait("reconnecting", `state.sig === 'reconnecting'`)
-			a.say("while the server is dead")
-			b.got("while the server is dead")
-			a.delivered("while the server is dead")
-			b.say("still here")
-			a.got("still here")
-			b.delivered("still here")
+			chatBothWays(a, b, "while the server is dead", "still here")
 			killed = time.Now()
 		}
 		back := srv.start()
@@ -178,12 +173,7 @@ func TestResumeAfterServerKill(t *testing.T) {
 	}
 	a.callState("connected", "roy")
 	b.callState("connected", "rae")
-	a.say("after the kills")
-	b.got("after the kills")
-	a.delivered("after the kills")
-	b.say("all fine")
-	a.got("all fine")
-	b.delivered("all fine")
+	chatBothWays(a, b, "after the kills", "all fine")
 	a.sees("roy")
 	b.sees("rae")
 	t.Logf("sockets opened: %s %d, %s %d, for %d kills", a.name, eval[int](a, `window.__sockets`), b.name, eval[int](b, `window.__sockets`), n)
