@@ -20,17 +20,18 @@ type procServer struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	logs   *syncBuffer
+	args   []string // flags after the test's own
 }
 
-// startProcServer starts the binary on a free loopback port; it is killed
-// at cleanup.
-func startProcServer(t *testing.T) *procServer {
+// startProcServer starts the binary on a free loopback port, with args
+// after the test's flags; it is killed at cleanup.
+func startProcServer(t *testing.T, args ...string) *procServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &procServer{t: t, addr: ln.Addr().String()}
+	s := &procServer{t: t, addr: ln.Addr().String(), args: args}
 	ln.Close()
 	s.start()
 	t.Cleanup(func() {
@@ -73,7 +74,8 @@ func (s *procServer) run(bin string) (time.Time, bool) {
 	// presence published every 200 ms; no second HTTPS listener (its
 	// default, :8443 on every interface, is shared with whatever else
 	// runs here).
-	cmd := exec.Command(bin, "-addr", s.addr, "-https-addr", "", "-stun", "none", "-presence-interval", "200ms", "-log-format", "json")
+	args := append([]string{"-addr", s.addr, "-https-addr", "", "-stun", "none", "-presence-interval", "200ms", "-log-format", "json"}, s.args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
