@@ -36,11 +36,12 @@ type dialer struct {
 }
 
 // newDialer checks that target is a loopback WebSocket URL and prepares one
-// HTTP client per source address 127.0.0.2 … 127.0.0.(srcAddrs+1). With
+// HTTP client per source address 127.0.0.(2+srcFirst) …
+// 127.0.0.(1+srcFirst+srcAddrs). With
 // srcAddrs 0, or an IPv6 target, the kernel picks the source address.
 // With tutorial, any first message counts as the greeting: the tutorial's
 // server sends the text "Hello world".
-func newDialer(target string, srcAddrs int, timeout time.Duration, tutorial bool) (*dialer, error) {
+func newDialer(target string, srcFirst, srcAddrs int, timeout time.Duration, tutorial bool) (*dialer, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, fmt.Errorf("parsing url: %w", err)
@@ -52,8 +53,8 @@ func newDialer(target string, srcAddrs int, timeout time.Duration, tutorial bool
 	if err != nil {
 		return nil, err
 	}
-	if srcAddrs < 0 || srcAddrs > 250 {
-		return nil, fmt.Errorf("source addresses: %d is not in 0..250", srcAddrs)
+	if srcAddrs < 0 || srcFirst < 0 || srcFirst+srcAddrs > 250 {
+		return nil, fmt.Errorf("source addresses: %d from %d do not fit in 127.0.0.2-252", srcAddrs, srcFirst)
 	}
 	d := &dialer{url: target, host: u.Host, path: u.RequestURI(), tutorial: tutorial}
 	if ip.To4() == nil || srcAddrs == 0 {
@@ -61,7 +62,7 @@ func newDialer(target string, srcAddrs int, timeout time.Duration, tutorial bool
 		return d, nil
 	}
 	for i := range srcAddrs {
-		d.addSource(&net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}, timeout)
+		d.addSource(&net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+srcFirst+i))}, timeout)
 	}
 	return d, nil
 }

@@ -92,6 +92,7 @@ type config struct {
 	timeout     time.Duration
 	maxTime     time.Duration
 	srcAddrs    int
+	srcFirst    int // source addresses from 127.0.0.(2+srcFirst): shards use disjoint ones
 	presence    bool
 	tutorial    bool
 	offerSize   int
@@ -134,6 +135,7 @@ func parseFlags(args []string, log io.Writer) (*config, error) {
 	fs.DurationVar(&cfg.hold, "hold", 3*time.Second, "idle: how long to hold the users before measuring RSS and leaving")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "limit for each connect and each login")
 	fs.DurationVar(&cfg.maxTime, "max-time", 5*time.Minute, "hard limit for the whole run")
+	fs.IntVar(&cfg.srcFirst, "src-first", 0, "skip this many source addresses (the tool's shards each take their own)")
 	fs.IntVar(&cfg.srcAddrs, "src-addrs", -1, "source addresses 127.0.0.2 … to spread client sockets over (-1: one per 20,000 connections; 0: let the kernel pick)")
 	fs.BoolVar(&cfg.presence, "presence", false, "log in with presence:true (presence updates are then expected, not errors)")
 	fs.BoolVar(&cfg.tutorial, "tutorial", false, "expect only what the tutorial's server sends: any greeting, answers and candidates without the sender's name")
@@ -279,7 +281,7 @@ func run(ctx context.Context, args []string, log io.Writer) (*result, error) {
 	if err := raiseNoFile(uint64(conns)+64, uint64(conns)+1024); err != nil {
 		return nil, err
 	}
-	ds, err := newDialers(cfg.urls, cfg.srcAddrs, cfg.timeout, cfg.tutorial)
+	ds, err := newDialers(cfg.urls, cfg.srcFirst, cfg.srcAddrs, cfg.timeout, cfg.tutorial)
 	if err != nil {
 		return nil, err
 	}

@@ -53,7 +53,7 @@ start() {
 	urls="" spids=""
 	for i in $(seq 0 $((n - 1))); do
 		port=$((base_port + i))
-		"$bin/p2pchat" -addr "127.0.0.1:$port" -msg-rate 0 -max-conns-per-ip 0 \
+		"$bin/p2pchat" -addr "127.0.0.1:$port" -https-addr "" -msg-rate 0 -max-conns-per-ip 0 \
 			-nats "nats://127.0.0.1:$nats_port" -nats-lease "$lease" 2>"$tmp/p2pchat-$i.log" &
 		pids+=("$!")
 		spids+="${spids:+,}$!"

@@ -50,14 +50,17 @@ type shardSet struct {
 	users  []int
 }
 
-// shardArgs is the command line of shard k of n holding users users
-// from index first.
-func shardArgs(cfg *config, first, users int, deadline time.Time) []string {
+// shardArgs is the command line of a shard holding users users from index
+// first, dialing from srcAddrs source addresses after the first srcFirst.
+// Each shard needs its own: bound to one source address, the shards would
+// share its ~28,000 ports ("address already in use" past them).
+func shardArgs(cfg *config, first, users, srcFirst, srcAddrs int, deadline time.Time) []string {
 	args := []string{
 		"-mode", "idle", "-shard",
 		"-url", strings.Join(cfg.urls, ","),
 		"-users", strconv.Itoa(users), "-first", strconv.Itoa(first),
 		"-prefix", cfg.prefix,
+		"-src-first", strconv.Itoa(srcFirst), "-src-addrs", strconv.Itoa(srcAddrs),
 		"-concurrency", strconv.Itoa(max(1, cfg.concurrency/cfg.procs)),
 		"-timeout", cfg.timeout.String(),
 		"-max-time", max(time.Second, time.Until(deadline)).String(),
@@ -69,6 +72,24 @@ func shardArgs(cfg *config, first, users int, deadline time.Time) []string {
 		args = append(args, "-tutorial")
 	}
 	return args
+}
+
+// shardSpec is one shard's share: users from index first, dialing from
+// srcAddrs source addresses after the first srcFirst.
+type shardSpec struct{ first, users, srcFirst, srcAddrs int }
+
+// shardPlan splits n users over procs shards, each with source addresses
+// of its own from src on.
+func shardPlan(n, procs, src int) []shardSpec {
+	plan := make([]shardSpec, procs)
+	first := 0
+	for k := range plan {
+		users := n/procs + btoi(k < n%procs)
+		plan[k] = shardSpec{first: first, users: users, srcFirst: src, srcAddrs: users/portsPerSource + 1}
+		first += users
+		src += plan[k].srcAddrs
+	}
+	return plan
 }
 
 // startShards starts cfg.procs children holding n idle users and waits
@@ -83,10 +104,9 @@ func startShards(ctx context.Context, cfg *config, n int) (*shardSet, error) {
 		deadline = time.Now().Add(cfg.maxTime)
 	}
 	s := &shardSet{}
-	first := 0
-	for k := range cfg.procs {
-		users := n/cfg.procs + btoi(k < n%cfg.procs)
-		cmd := exec.CommandContext(ctx, exe, shardArgs(cfg, first, users, deadline)...)
+	// After the parent's own source addresses (its pairs and probes).
+	for k, sp := range shardPlan(n, cfg.procs, cfg.srcFirst+cfg.srcAddrs) {
+		cmd := exec.CommandContext(ctx, exe, shardArgs(cfg, sp.first, sp.users, sp.srcFirst, sp.srcAddrs, deadline)...)
 		cmd.Env = append(os.Environ(), shardEnv+"=1")
 		cmd.Stderr = cfg.log
 		in, err := cmd.StdinPipe()
@@ -101,8 +121,7 @@ func startShards(ctx context.Context, cfg *config, n int) (*shardSet, error) {
 			s.stop(nil, nil)
 			return nil, fmt.Errorf("starting shard %d: %w", k, err)
 		}
-		s.cmds, s.stdins, s.users = append(s.cmds, cmd), append(s.stdins, in), append(s.users, users)
-		first += users
+		s.cmds, s.stdins, s.users = append(s.cmds, cmd), append(s.stdins, in), append(s.users, sp.users)
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(s.cmds))

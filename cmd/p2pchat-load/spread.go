@@ -47,10 +47,10 @@ func parsePIDs(s string) ([]int, error) {
 }
 
 // newDialers prepares one dialer per instance URL.
-func newDialers(urls []string, srcAddrs int, timeout time.Duration, tutorial bool) ([]*dialer, error) {
+func newDialers(urls []string, srcFirst, srcAddrs int, timeout time.Duration, tutorial bool) ([]*dialer, error) {
 	ds := make([]*dialer, len(urls))
 	for i, u := range urls {
-		d, err := newDialer(u, srcAddrs, timeout, tutorial)
+		d, err := newDialer(u, srcFirst, srcAddrs, timeout, tutorial)
 		if err != nil {
 			return nil, err
 		}

@@ -114,3 +114,26 @@ func TestSeveralInstances(t *testing.T) {
 		})
 	}
 }
+
+// TestShardPlan: the shards share the users out and dial from source
+// addresses of their own, after the parent's, with room for each one's
+// connections.
+func TestShardPlan(t *testing.T) {
+	for _, tc := range []struct{ n, procs, src int }{{100000, 6, 6}, {7, 3, 0}, {40001, 2, 1}} {
+		plan := shardPlan(tc.n, tc.procs, tc.src)
+		users, next := 0, tc.src
+		for k, sp := range plan {
+			if sp.first != users || sp.srcFirst != next {
+				t.Errorf("%+v: shard %d is %+v, want users from %d and source addresses from %d", tc, k, sp, users, next)
+			}
+			if sp.srcAddrs*portsPerSource < sp.users {
+				t.Errorf("%+v: shard %d has %d source addresses for %d users", tc, k, sp.srcAddrs, sp.users)
+			}
+			users += sp.users
+			next = sp.srcFirst + sp.srcAddrs
+		}
+		if users != tc.n || len(plan) != tc.procs {
+			t.Errorf("%+v: %d shards hold %d users", tc, len(plan), users)
+		}
+	}
+}
