@@ -11,7 +11,9 @@
 # `go build -o bin/nats-server github.com/nats-io/nats-server/v2`),
 # INSTANCES (default 6), USERS (idle users in all, default 100000), PROCS
 # (load-tool processes holding them, default 6), REPS (default 3), ONLY
-# (space-separated scenarios: big cross same churn failover; default all).
+# (space-separated scenarios: big cross same churn failover; default all),
+# LOGS (a directory: each run's nats-server and instance logs are kept
+# there, else they go with the temp dir).
 set -euo pipefail
 
 bin=${BIN:-bin}
@@ -26,10 +28,16 @@ base_port=18100
 
 tmp=$(mktemp -d)
 pids=()
+run=0
 stop_all() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	pids=()
+	if [ -n "${LOGS:-}" ] && ls "$tmp"/*.log >/dev/null 2>&1; then
+		run=$((run + 1))
+		mkdir -p "$LOGS/$run"
+		mv "$tmp"/*.log "$LOGS/$run/"
+	fi
 }
 trap 'stop_all; rm -rf "$tmp"' EXIT
 
