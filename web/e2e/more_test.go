@@ -165,6 +165,41 @@ func TestICERestart(t *testing.T) {
 	b.callState("connected", "ivy")
 }
 
+// TestICERestartProbe: an ICE restart that leaves "connected" on a path
+// that carries nothing (seen Chromium -> Firefox, docs/client.md) is caught
+// by the ping the page sends after every restart. The callee leaves the
+// first ping unanswered (test hook), as a dead path would; the caller must
+// restart ICE again on its own, and the chat must flow after it.
+func TestICERestartProbe(t *testing.T) {
+	ctx := browserTest(t)
+	srv := startServer(t)
+	a := newPeer(t, ctx, srv.URL(""), "pia")
+	b := newPeer(t, ctx, srv.URL(""), "pat")
+	for _, p := range []*peer{a, b} {
+		eval[any](p, recordPCs)
+	}
+	a.login("pia")
+	b.login("pat")
+	connect(t, a, b, "pia", "pat")
+	const ufrag = `(window.__pcs.at(-1).currentLocalDescription.sdp.match(/a=ice-ufrag:(\S+)/) || [])[1]`
+	first := eval[string](a, ufrag)
+	eval[bool](b, `(window.__link.mute = 1, true)`)
+	eval[bool](a, `(window.__pcs.at(-1).restartIce(), true)`)
+	a.wait("a second restart", `state.log.some(l => l.startsWith('no pong after ICE restart'))`)
+	a.wait("the probe answered", `state.log.some(l => l.startsWith('pong after ICE restart'))`)
+	if n := eval[int](a, `state.log.filter(l => l.startsWith('ice restart')).length`); n != 1 {
+		t.Errorf("the page restarted ICE %d times on its own, want 1", n)
+	}
+	if second := eval[string](a, ufrag); second == first {
+		t.Errorf("ICE credentials unchanged (%q) after the restarts", second)
+	}
+	a.say("after the probe")
+	b.got("after the probe")
+	b.say("heard you")
+	a.got("heard you")
+	a.delivered("after the probe")
+}
+
 // TestConnectionLost: the peer's connection vanishes without a goodbye (as
 // when its browser crashes while its WebSocket lingers): both sides end the
 // call as lost instead of waiting forever.

@@ -6,6 +6,17 @@ import { safetyCode } from './safety.js';
 
 // "disconnected" this long triggers an ICE restart; short drops heal alone.
 const restartAfterMs = 3000;
+// A restart can leave ICE "connected" on a pair that carries nothing
+// (Chromium -> Firefox, docs/client.md): a ping on the chat channel, sent
+// probeDelayMs after the restart, must come back within probeMs, or ICE
+// restarts again, at most probeTries times in a row.
+const probeMs = 2500;
+const probeDelayMs = 1000;
+const probeTries = 3;
+// Firefox 153 fails DTLS if it restarts ICE about 100 ms after it answered
+// a restart (0 of 2 runs; 300 ms later: 10 of 10): a restart waits until
+// the last negotiation is this old.
+const settleMs = 1000;
 
 /** @param {any} d */
 const setup = (d) => (/^a=setup:(\w+)/m.exec(d ? d.sdp : '') || [])[1];
@@ -44,6 +55,14 @@ export class PeerLink {
     this.pending = [];
     /** @type {any} */
     this.restartTimer = 0;
+    /** @type {any} */
+    this.probeTimer = 0;
+    this.probes = 0;
+    this.ufrags = '';
+    this.probeN = 0;
+    this.stableAt = 0;
+    // Test hook: leave this many pings unanswered.
+    this.mute = 0;
     const pc = new RTCPeerConnection({ iceServers: o.iceServers, iceTransportPolicy: o.relayOnly ? 'relay' : 'all' });
     this.pc = pc;
     this.dc = pc.createDataChannel('chat', { negotiated: true, id: 0 });
@@ -54,7 +73,10 @@ export class PeerLink {
     this.dc.onmessage = (ev) => {
       let m;
       try { m = JSON.parse(ev.data); } catch { return; }
-      if (!this.closed && m && typeof m === 'object') o.onData(m);
+      if (this.closed || !m || typeof m !== 'object') return;
+      if (m.t === 'ping') this.mute > 0 ? this.mute-- : this.send({ t: 'pong', n: m.n });
+      else if (m.t === 'pong') this.pong(m.n);
+      else o.onData(m);
     };
     pc.onnegotiationneeded = () => this.offer();
     pc.onicecandidate = (ev) => {
@@ -62,7 +84,12 @@ export class PeerLink {
     };
     pc.oniceconnectionstatechange = () => this.iceChanged();
     // Both descriptions are applied only now: the safety code's moment.
-    pc.onsignalingstatechange = () => { if (pc.signalingState === 'stable' && !this.closed) o.onStable(); };
+    pc.onsignalingstatechange = () => {
+      if (pc.signalingState !== 'stable' || this.closed) return;
+      this.stableAt = performance.now();
+      this.probe();
+      o.onStable();
+    };
     pc.onconnectionstatechange = () => {
       o.log('connection', pc.connectionState);
       if (pc.connectionState === 'failed' && !this.closed) o.onHealth('failed');
@@ -195,6 +222,8 @@ export class PeerLink {
    */
   async restart(servers) {
     const pc = this.pc;
+    const wait = this.stableAt + settleMs - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     if (this.closed) return;
     this.o.log('ice restart');
     try {
@@ -208,6 +237,42 @@ export class PeerLink {
     } finally {
       this.makingOffer = false;
     }
+  }
+
+  /**
+   * probe, after a negotiation that changed the ICE credentials of an open
+   * channel, checks that data flows: ICE and SCTP can both say "connected"
+   * on a pair the peer no longer answers. Without a pong in probeMs, and
+   * with ICE still claiming a path (else watch is on it), it restarts.
+   */
+  probe() {
+    const ufrags = [this.pc.currentLocalDescription, this.pc.currentRemoteDescription]
+      .map((d) => (/a=ice-ufrag:(\S+)/.exec(d ? d.sdp : '') || [])[1]).join();
+    if (ufrags.length < 3) return; // a rollback: nothing applied yet
+    const changed = this.ufrags && ufrags !== this.ufrags;
+    this.ufrags = ufrags;
+    if (!changed || !this.open) return;
+    clearTimeout(this.probeTimer);
+    // Not at once: the old pair still carries data until ICE nominates
+    // a new one, which may be the dead one.
+    this.probeTimer = setTimeout(() => {
+      const n = this.probeN = Date.now();
+      this.send({ t: 'ping', n });
+      this.probeTimer = setTimeout(async () => {
+        if (this.closed || !this.healthy || this.probes >= probeTries) return;
+        this.probes++;
+        this.o.log('no pong after ICE restart: restarting again');
+        await this.restart(await this.o.freshIce());
+      }, probeMs);
+    }, probeDelayMs);
+  }
+
+  /** @param {any} n */
+  pong(n) {
+    if (n !== this.probeN) return;
+    clearTimeout(this.probeTimer);
+    this.probes = 0;
+    this.o.log('pong after ICE restart');
   }
 
   /**
@@ -227,6 +292,7 @@ export class PeerLink {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.restartTimer);
+    clearTimeout(this.probeTimer);
     try { this.dc.close(); this.fc.close(); } catch { /* already closed */ }
     this.pc.close();
   }

@@ -525,6 +525,7 @@ setInterval(() => state.loggedIn && sig.send({ type: 'ice' }), 600000);
 const files = new Files(log);
 state.files = files.list;
 /** @type {any} */ (window).__files = files; // for tests
+Object.defineProperty(window, '__link', { get: () => link });
 initFiles(files, () => state.call.peer);
 
 setLanguage(pickLanguage());
