@@ -63,11 +63,16 @@ type Bus struct {
 
 	mu    sync.Mutex
 	owned map[string]*claim // names held here
+	// Names given back whose subscription and key releaseLoop has still
+	// to remove, and the order they came in (a name may be listed twice;
+	// releasing has its latest release only).
+	releasing map[string]release
+	releaseQ  []string
 
 	healthy atomic.Bool
 	lastOK  atomic.Int64 // unix nanoseconds of the last good refresh round
 
-	releases  chan release
+	wake      chan struct{} // releaseLoop has work
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	watcher   jetstream.KeyWatcher
@@ -82,8 +87,8 @@ type claim struct {
 }
 
 type release struct {
-	key string
 	rev uint64
+	sub *nats.Subscription
 }
 
 // Open connects to NATS, makes sure the bucket exists and attaches the
@@ -105,7 +110,7 @@ func Open(ctx context.Context, hub *signaling.Hub, opts Options, log *slog.Logge
 	b := &Bus{
 		hub: hub, log: log, opts: opts, id: nats.NewInbox()[len(nats.InboxPrefix):],
 		inbox: make(chan *nats.Msg, inboxLen), owned: make(map[string]*claim),
-		releases: make(chan release, 4096), stop: make(chan struct{}),
+		releasing: make(map[string]release), wake: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
 	no := append([]nats.Option{
 		nats.Name("p2pchat " + b.id),

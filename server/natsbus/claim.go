@@ -45,6 +45,7 @@ func (b *Bus) Claim(name, tok, presented string) (signaling.Claim, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	key, val := encode(name), b.value(tok)
+	b.unrelease(name)
 	// The name's subject is subscribed before the claim is made, on the
 	// same connection: when the claim's answer is back, the server has
 	// the subscription, and a relay sent right after the login reply
@@ -202,16 +203,42 @@ func (b *Bus) Rekey(name, tok string) {
 	b.mu.Unlock()
 }
 
-// Release implements signaling.Cluster. The key is deleted in the
-// background, only if it is still this claim's.
+// Release implements signaling.Cluster. The hub calls it with its lock
+// held, so it only moves the claim to releasing; releaseLoop unsubscribes
+// the name's subject and deletes its key, only if it is still this
+// claim's.
 func (b *Bus) Release(name string) {
-	rev, ok := b.forget(name)
+	b.mu.Lock()
+	cl := b.owned[name]
+	if cl == nil {
+		b.mu.Unlock()
+		return
+	}
+	delete(b.owned, name)
+	b.releasing[name] = release{rev: cl.rev, sub: cl.sub}
+	b.releaseQ = append(b.releaseQ, name)
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default: // already woken; it drains the whole queue
+	}
+}
+
+// unrelease takes back a release of name that releaseLoop has not done
+// yet, before name is claimed again: its old subscription goes first, so
+// the subject is never subscribed twice (every relay would arrive twice),
+// and the key is left to the claim's compare-and-set. Unsubscribing under
+// b.mu orders it against releaseLoop's.
+func (b *Bus) unrelease(name string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, ok := b.releasing[name]
 	if !ok {
 		return
 	}
-	select {
-	case b.releases <- release{key: encode(name), rev: rev}:
-	default: // the lease will free it
+	delete(b.releasing, name)
+	if r.sub != nil {
+		_ = r.sub.Unsubscribe()
 	}
 }
 
@@ -219,30 +246,49 @@ func (b *Bus) releaseLoop() {
 	defer b.wg.Done()
 	for {
 		select {
-		case r := <-b.releases:
-			b.deleteKey(r)
+		case <-b.wake:
+			b.releaseAll()
 		case <-b.stop:
-			for {
-				select {
-				case r := <-b.releases:
-					b.deleteKey(r)
-				default:
-					return
-				}
-			}
+			b.releaseAll()
+			return
 		}
 	}
 }
 
-func (b *Bus) deleteKey(r release) {
+// releaseAll does the releases queued so far, in order.
+func (b *Bus) releaseAll() {
+	for {
+		b.mu.Lock()
+		if len(b.releaseQ) == 0 {
+			b.releaseQ = nil // give the backing array back
+			b.mu.Unlock()
+			return
+		}
+		name := b.releaseQ[0]
+		b.releaseQ = b.releaseQ[1:]
+		r, ok := b.releasing[name]
+		if ok {
+			delete(b.releasing, name)
+			if r.sub != nil {
+				_ = r.sub.Unsubscribe()
+			}
+		}
+		b.mu.Unlock()
+		if ok {
+			b.deleteKey(encode(name), r.rev)
+		}
+	}
+}
+
+func (b *Bus) deleteKey(key string, rev uint64) {
 	if !b.nc.IsConnected() || !b.healthy.Load() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	b.Stats.RoundTrips.Add(1)
-	if err := b.kv.Delete(ctx, r.key, jetstream.LastRevision(r.rev)); err != nil && !isWrongSeq(err) {
-		b.log.Debug("releasing a name", "key", r.key, "err", err)
+	if err := b.kv.Delete(ctx, key, jetstream.LastRevision(rev)); err != nil && !isWrongSeq(err) {
+		b.log.Debug("releasing a name", "key", key, "err", err)
 	}
 }
 

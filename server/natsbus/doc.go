@@ -57,6 +57,10 @@
 // relays to other instances and delivers theirs; presence.go turns the
 // bucket's changes into presence. Each goroutine owns one loop: deliverLoop
 // (relay.go), watchLoop (presence.go), refreshLoop (lease.go) and
-// releaseLoop (claim.go); the map of held names is the only state they
-// share, under Bus.mu, which is never held across a network call.
+// releaseLoop (claim.go); the maps of held names and of names being
+// released are the only state they share, under Bus.mu, which is never
+// held across a network call (only across a subscription change, a
+// buffered write). A released name's subject is unsubscribed by
+// releaseLoop, not by Release, since the hub gives names back with its
+// lock held.
 package natsbus

@@ -50,6 +50,13 @@ func (b *Bus) failClosed() {
 		}
 		delete(b.owned, name)
 	}
+	for name, r := range b.releasing {
+		if r.sub != nil {
+			_ = r.sub.Unsubscribe()
+		}
+		delete(b.releasing, name)
+	}
+	b.releaseQ = nil
 	b.mu.Unlock()
 	b.log.Error("nats unreachable for half the lease; dropping all clients", "lease", b.opts.Lease)
 	b.hub.DropAll()

@@ -26,8 +26,11 @@ import (
 //     (DropAll) when it cannot keep its claims, so that no name is ever
 //     held on two instances.
 //
-// The Cluster's methods are called outside the hub's lock; Claim and Rekey
-// may wait for the network, Release and Relay must not.
+// Claim, Rekey and Relay are called outside the hub's lock; Claim and
+// Rekey may wait for the network, Relay must not. Release is called with
+// the lock held, so that a name's release is recorded before another
+// local login can claim it again: it must not block or do I/O (not even
+// a buffered write), only record what is to be done.
 
 // Cluster is a name space shared by several hubs (server/natsbus).
 type Cluster interface {
@@ -41,7 +44,8 @@ type Cluster interface {
 	// Rekey records tok as the token of name, which this instance holds
 	// and whose session a new connection here just resumed.
 	Rekey(name, tok string)
-	// Release gives name back once its connection has gone.
+	// Release gives name back once its connection has gone. Called with
+	// the hub's lock held.
 	Release(name string)
 	// Relay sends frame, a message of type typ from the local user from,
 	// to the user to, who is not held here.
