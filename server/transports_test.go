@@ -69,10 +69,20 @@ type e2eServer struct {
 
 func startE2E(t testing.TB, cfg Config, withTLS bool) *e2eServer {
 	t.Helper()
+	return startE2EWith(t, cfg, withTLS, nil)
+}
+
+// startE2EWith is startE2E with setup, if not nil, run on the Server
+// before it serves (hub.SetCluster must come first).
+func startE2EWith(t testing.TB, cfg Config, withTLS bool, setup func(*Server)) *e2eServer {
+	t.Helper()
 	if cfg.Signaling.ICE == nil {
 		cfg.Signaling.ICE = signaling.StaticICE{}
 	}
 	s := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if setup != nil {
+		setup(s)
+	}
 	ts := httptest.NewUnstartedServer(s.Handler())
 	if withTLS {
 		ts.StartTLS()

@@ -22,7 +22,9 @@ const (
 	// minLease: KV TTLs are whole seconds, and a lease of 2 s still
 	// leaves a refresh every half second.
 	minLease = 2 * time.Second
-	// opTimeout bounds one claim round trip; a login waits for it.
+	// opTimeout bounds one claim round trip; a login waits for it (on a
+	// claim goroutine of the hub, not its connection's), and so does the
+	// hub's Shutdown.
 	opTimeout = 2 * time.Second
 	// inboxLen is how many received relays may wait for delivery.
 	inboxLen = 1 << 16

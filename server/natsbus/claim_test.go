@@ -84,3 +84,29 @@ func TestClaimAgainTakesBackQueuedRelease(t *testing.T) {
 		t.Fatal("the old release is still queued after the name was claimed again")
 	}
 }
+
+// Connections that close right after sending their login, most of them
+// while the claim is in flight: every name won for one goes back, so all
+// are free on another instance, and none is held where it was claimed.
+func TestCloseDuringClaimFreesNames(t *testing.T) {
+	_, in := threeInstances(t)
+	const n = 40
+	for i := range n {
+		c := dial(t, in[0].url)
+		c.send(map[string]any{"type": "login", "name": "gone" + strconv.Itoa(i)})
+		c.conn.CloseNow()
+	}
+	for i := range n {
+		name := "gone" + strconv.Itoa(i)
+		eventually(t, 5*time.Second, name+" free on instance 1", func() bool {
+			c, reply := tryLogin(t, in[1].url, name, "")
+			c.conn.CloseNow()
+			return reply["success"] == true
+		})
+	}
+	eventually(t, 5*time.Second, "instance 0 holds nothing", func() bool {
+		held := 0
+		in[0].srv.Hub().Names(func(string) { held++ })
+		return held == 0
+	})
+}

@@ -16,10 +16,13 @@ type Client struct {
 	done   func() // called once the client is gone; may be nil
 
 	// name and nameJSON are written once, under hub.mu, by the client's
-	// own OnMessage, which is also the only one reading them without the
-	// lock.
+	// own OnMessage, or with a cluster by the claim goroutine that
+	// finishes its login (cluster.go). OnMessage is the only one reading
+	// them without the lock, and only after loggedIn, whose load of
+	// claiming orders it after that write.
 	name     string
 	nameJSON []byte
+	claiming atomic.Bool // a login waits for its cluster claim
 
 	// Guarded by hub.mu.
 	peers      map[*Client]struct{} // users this client shares a call with
@@ -83,6 +86,9 @@ func (c *Client) OnMessage(data []byte) {
 func (c *Client) OnClose(err error) {
 	c.hub.close(c, err)
 }
+
+// loggedIn reports whether c has a name. Only c's OnMessage may call it.
+func (c *Client) loggedIn() bool { return !c.claiming.Load() && c.name != "" }
 
 // allow takes one token from the client's bucket.
 func (c *Client) allow(now time.Time) bool {

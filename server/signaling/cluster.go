@@ -3,6 +3,7 @@ package signaling
 import (
 	"errors"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -25,6 +26,13 @@ import (
 //     the session or the claim's lease was lost, and drops every client
 //     (DropAll) when it cannot keep its claims, so that no name is ever
 //     held on two instances.
+//
+// Claim runs on one of the hub's claim goroutines, never on the goroutine
+// that handles a connection's messages (with the event loop, that
+// goroutine serves every connection of the loop): the login is finished
+// when it returns, and in the meantime the connection counts as not
+// logged in. Claim must return within a bounded time, since Shutdown
+// waits for it.
 //
 // Claim, Rekey and Relay are called outside the hub's lock; Claim and
 // Rekey may wait for the network, Relay must not. Release is called with
@@ -75,11 +83,32 @@ const (
 )
 
 // clusterState is the hub's part of the seam. Guarded by hub.mu, except
-// cluster, which is set once before serving.
+// cluster, which is set once before serving, and claims.
 type clusterState struct {
 	cluster  Cluster
 	claiming map[string]struct{}             // names being claimed by a local login
 	rpeerOf  map[string]map[*Client]struct{} // remote name → local clients in a call with it
+	queue    []*pendingLogin                 // logins waiting for a claim goroutine, oldest first
+	claimers int                             // claim goroutines running, at most maxClaimers
+	claims   sync.WaitGroup                  // one per claim goroutine, for Shutdown
+}
+
+// maxClaimers bounds the claim goroutines. Each claim is one to three
+// sequential KV round trips, so a few dozen keep the NATS connection busy;
+// more would only pile up requests in NATS during a login storm. Waiting
+// logins queue instead, at most one per connection (a second login while
+// one is claimed is refused).
+const maxClaimers = 64
+
+// pendingLogin is a login waiting for its claim: what login prepared for
+// the reply and the session.
+type pendingLogin struct {
+	c                    *Client
+	name, tok, presented string
+	msg, resumedMsg      []byte
+	subscribe            bool
+	t                    token
+	localResumed         bool
 }
 
 // SetCluster makes the hub one instance of cl's name space. It must be
@@ -90,53 +119,122 @@ func (h *Hub) SetCluster(cl Cluster) {
 	h.cl.rpeerOf = make(map[string]map[*Client]struct{})
 }
 
-// clusterLogin is login for a name not held here: claim it in the
-// cluster first, then take it. Called without the lock.
-func (h *Hub) clusterLogin(c *Client, name, tok, presented string, msg, resumedMsg []byte, subscribe bool, t token, localResumed bool) {
+// clusterLogin is login for a name not held here: the name is claimed in
+// the cluster by a claim goroutine, which finishes the login (finishLogin).
+// Called without the lock, on c's message goroutine, which it never makes
+// wait for the network.
+func (h *Hub) clusterLogin(p *pendingLogin) {
+	c, name := p.c, p.name
 	h.mu.Lock()
 	if _, busy := h.cl.claiming[name]; busy || h.byName[name] != nil {
 		h.mu.Unlock()
 		h.refuseLogin(c, CodeNameTaken, "Name is already taken: "+name+". Please pick another one.")
 		return
 	}
-	h.cl.claiming[name] = struct{}{}
-	h.mu.Unlock()
-
-	res, err := h.cl.cluster.Claim(name, tok, presented)
-
-	h.mu.Lock()
-	delete(h.cl.claiming, name)
-	if err != nil {
+	if h.closing {
 		h.mu.Unlock()
-		if errors.Is(err, ErrNameHeld) {
-			h.refuseLogin(c, CodeNameTaken, "Name is already taken: "+name+". Please pick another one.")
+		return // Shutdown is closing c
+	}
+	h.cl.claiming[name] = struct{}{}
+	// Set here, before the next message of c is handled: until the claim
+	// is done, c is not logged in and may not log in again.
+	c.claiming.Store(true)
+	h.cl.queue = append(h.cl.queue, p)
+	if h.cl.claimers < maxClaimers {
+		h.cl.claimers++
+		h.cl.claims.Add(1)
+		go h.claimer()
+	}
+	h.mu.Unlock()
+}
+
+// errAbandoned is the outcome of a claim not made: its connection was
+// gone, or the hub shutting down, before its turn came.
+var errAbandoned = errors.New("login abandoned")
+
+// claimer runs queued claims until there are none.
+func (h *Hub) claimer() {
+	defer h.cl.claims.Done()
+	for {
+		h.mu.Lock()
+		if len(h.cl.queue) == 0 {
+			h.cl.queue = nil // give the backing array back
+			h.cl.claimers--
+			h.mu.Unlock()
 			return
 		}
-		h.log.Warn("claiming a name failed", "conn", c.id, "err", err)
-		c.conn.Close(statusTryLater, "name service unavailable")
+		p := h.cl.queue[0]
+		h.cl.queue[0] = nil
+		h.cl.queue = h.cl.queue[1:]
+		_, open := h.clients[p.c]
+		abandoned := h.closing || !open
+		h.mu.Unlock()
+		var res Claim
+		err := errAbandoned
+		if !abandoned {
+			res, err = h.cl.cluster.Claim(p.name, p.tok, p.presented)
+		}
+		h.finishLogin(p, res, err)
+	}
+}
+
+// finishLogin takes the name once it is claimed, or refuses the login. A
+// name won for a connection that has gone meanwhile goes back at once.
+func (h *Hub) finishLogin(p *pendingLogin, res Claim, err error) {
+	c, name := p.c, p.name
+	h.mu.Lock()
+	delete(h.cl.claiming, name)
+	if _, open := h.clients[c]; !open || h.closing {
+		if err == nil {
+			// Released under the lock, as remove does: no other login
+			// may claim the name before this release is recorded.
+			h.cl.cluster.Release(name)
+		}
+		h.mu.Unlock()
+		c.claiming.Store(false)
+		return
+	}
+	if err != nil {
+		h.mu.Unlock()
+		// Cleared before the refusal is sent: a client that tries again
+		// once it has the answer must not find the claim still running.
+		c.claiming.Store(false)
+		switch {
+		case errors.Is(err, errAbandoned):
+		case errors.Is(err, ErrNameHeld):
+			h.refuseLogin(c, CodeNameTaken, "Name is already taken: "+name+". Please pick another one.")
+		default:
+			h.log.Warn("claiming a name failed", "conn", c.id, "err", err)
+			c.conn.Close(statusTryLater, "name service unavailable")
+		}
 		return
 	}
 	h.byName[name] = c
-	h.sessions[name] = &session{token: t, client: c}
+	h.sessions[name] = &session{token: p.t, client: c}
 	h.expireLocked(time.Now())
 	c.name = name
 	c.nameJSON = appendString(nil, name)
-	for _, p := range res.Peers {
-		if p != name {
-			h.linkRemoteLocked(c, p)
+	// After the name is written and before the reply is queued: c's next
+	// message, which may answer the reply, must find c logged in.
+	c.claiming.Store(false)
+	for _, peer := range res.Peers {
+		if peer != name {
+			h.linkRemoteLocked(c, peer)
 		}
 	}
-	if res.Resumed || localResumed {
-		msg = resumedMsg
+	msg := p.msg
+	resumed := res.Resumed || p.localResumed
+	if resumed {
+		msg = p.resumedMsg
 	}
 	c.send(msg)
-	if subscribe && h.cfg.Presence {
+	if p.subscribe && h.cfg.Presence {
 		c.subscribed = true
 		h.presence.subscribe(c)
 	}
 	h.mu.Unlock()
 	h.stats.Logins.Add(1)
-	if res.Resumed || localResumed {
+	if resumed {
 		h.stats.Resumes.Add(1)
 		h.log.Debug("session resumed from another instance", "conn", c.id, "name", name)
 	}

@@ -115,7 +115,9 @@ func (h *Hub) Shutdown(ctx context.Context) {
 		c.conn.Close(statusGoingAway, "server shutting down")
 	}
 	done := make(chan struct{})
-	go func() { h.live.Wait(); close(done) }()
+	// Claims in flight end within the cluster's timeout; their names go
+	// back before the cluster is closed after Shutdown.
+	go func() { h.live.Wait(); h.cl.claims.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -213,6 +215,10 @@ func (h *Hub) refuseLogin(c *Client, code, message string) {
 }
 
 func (h *Hub) login(c *Client, m *inbound) {
+	if c.claiming.Load() {
+		h.refuseLogin(c, CodeAlreadyLoggedIn, "A login is already under way on this connection.")
+		return
+	}
 	if c.name != "" {
 		h.refuseLogin(c, CodeAlreadyLoggedIn, "Already logged in as "+c.name+".")
 		return
@@ -244,7 +250,8 @@ func (h *Hub) login(c *Client, m *inbound) {
 	}
 	if old == nil && h.cl.cluster != nil {
 		h.mu.Unlock()
-		h.clusterLogin(c, name, wire, m.Token, msg, resumedMsg, m.Presence, tok, s != nil)
+		h.clusterLogin(&pendingLogin{c: c, name: name, tok: wire, presented: m.Token, msg: msg, resumedMsg: resumedMsg,
+			subscribe: m.Presence, t: tok, localResumed: s != nil})
 		return
 	}
 	if old != nil {
@@ -285,7 +292,7 @@ func (h *Hub) login(c *Client, m *inbound) {
 // credentials expire (-turn-ttl); a client that has been logged in for
 // longer asks before it starts a call, instead of reconnecting.
 func (h *Hub) refreshICE(c *Client) {
-	if c.name == "" {
+	if !c.loggedIn() {
 		h.refuse(c, CodeNotLoggedIn, "Log in before asking for ICE servers.", "")
 		return
 	}
@@ -310,7 +317,7 @@ func (h *Hub) targetLocked(c *Client, m *inbound) (*Client, string) {
 }
 
 func (h *Hub) relay(c *Client, m *inbound) {
-	if c.name == "" {
+	if !c.loggedIn() {
 		h.refuse(c, CodeNotLoggedIn, "Log in before sending "+m.Type+".", "")
 		return
 	}
@@ -351,7 +358,7 @@ func (h *Hub) relay(c *Client, m *inbound) {
 }
 
 func (h *Hub) leave(c *Client, m *inbound) {
-	if c.name == "" {
+	if !c.loggedIn() {
 		h.refuse(c, CodeNotLoggedIn, "Log in before sending leave.", "")
 		return
 	}
