@@ -10,7 +10,8 @@
 //	       candidates (~200 B) alternately at -rate per second in all, and
 //	       callees answer every offer. Each payload carries a sequence
 //	       number and its send time, so the receiver measures one-way
-//	       latency, loss and reordering. -idle adds idle users around them;
+//	       latency, loss and reordering. -idle adds idle users around them,
+//	       -churn workers logging in and out while they relay;
 //	       -stalled adds users that never read, and flooders that send at
 //	       them until the server has cut each one off (-rss-limit bounds
 //	       the server's RSS meanwhile).
@@ -81,6 +82,8 @@ type config struct {
 	pairs       int
 	rate        float64
 	idle        int
+	churn       int
+	churnRate   float64
 	stalled     int
 	rssLimit    int64
 	count       int
@@ -125,6 +128,8 @@ func parseFlags(args []string, log io.Writer) (*config, error) {
 	fs.IntVar(&cfg.pairs, "pairs", 100, "relay: caller/callee pairs")
 	fs.Float64Var(&cfg.rate, "rate", 10000, "relay: offers+candidates per second, all callers together (callees answer each offer, so relayed messages are 1.5x this)")
 	fs.IntVar(&cfg.idle, "idle", 0, "relay: idle logged-in users to hold around the pairs")
+	fs.IntVar(&cfg.churn, "churn", 0, "relay: workers that connect, log in and disconnect in a loop while the pairs relay, so that logins happen during the measurement")
+	fs.Float64Var(&cfg.churnRate, "churn-rate", 0, "relay: logins per second of the -churn workers in all (0: as fast as they go)")
 	fs.IntVar(&cfg.stalled, "stalled", 0, "relay: users that log in and never read again; flooders send 32 KiB offers at them until the server has cut every one off")
 	fs.Int64Var(&cfg.rssLimit, "rss-limit", 0, "relay with -pid: count an error if the server's RSS ever exceeds this many KiB (0: no limit)")
 	fs.IntVar(&cfg.count, "count", 0, "churn: stop after this many logins (0: only -duration bounds the run)")
@@ -186,6 +191,8 @@ func (cfg *config) check() error {
 		return errors.New("-procs holds idle users: idle and relay modes only")
 	case cfg.shard && (cfg.mode != "idle" || cfg.procs > 1):
 		return errors.New("-shard runs idle mode, without -procs")
+	case cfg.churn < 0 || cfg.churn > 0 && cfg.mode != "relay":
+		return errors.New("-churn is for relay mode, and not negative")
 	case cfg.first < 0:
 		return errors.New("-first must not be negative")
 	case cfg.mode == "failover" && (len(cfg.urls) < 2 || cfg.killPID <= 0 || cfg.users < 1 || cfg.probes < 1 || cfg.probeEvery <= 0 || cfg.duration <= 0):
@@ -205,7 +212,10 @@ func (cfg *config) conns() int {
 	}
 	switch cfg.mode {
 	case "relay":
-		return idle + 2*cfg.pairs + cfg.stalled + flooders
+		n := idle + 2*cfg.pairs + cfg.stalled + flooders
+		// Churn sockets close at once; their TIME_WAIT ports are reused
+		// on loopback, so they need files, not source addresses.
+		return n + 2*cfg.churn
 	case "churn":
 		// TIME_WAIT sockets hold ports too; the kernel reuses them on
 		// loopback, but spreading costs nothing.
@@ -233,6 +243,9 @@ type result struct {
 	RateTarget     float64          `json:"rate_target,omitempty"`
 	Logins         int64            `json:"logins"`
 	LoginsPerSec   float64          `json:"logins_per_s,omitempty"`
+	ChurnLogins    int64            `json:"churn_logins,omitempty"`
+	ChurnPerSec    float64          `json:"churn_logins_per_s,omitempty"`
+	ChurnLogin     *summary         `json:"churn_login,omitempty"`
 	Connect        *summary         `json:"connect,omitempty"`
 	Login          *summary         `json:"login,omitempty"`
 	SentOffers     int64            `json:"sent_offers,omitempty"`

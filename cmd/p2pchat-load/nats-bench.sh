@@ -7,11 +7,16 @@
 # started here is stopped on exit.
 #
 # Environment: BIN (directory with p2pchat and p2pchat-load, default bin),
+# LOAD (the load tool, default $BIN/p2pchat-load: an A/B of two servers
+# runs one tool),
 # NATS_SERVER (nats-server binary, default $BIN/nats-server; build it with
 # `go build -o bin/nats-server github.com/nats-io/nats-server/v2`),
 # INSTANCES (default 6), USERS (idle users in all, default 100000), PROCS
 # (load-tool processes holding them, default 6), REPS (default 3), ONLY
-# (space-separated scenarios: big cross same churn failover; default all),
+# (space-separated scenarios: big logins cross same churn failover;
+# default all but logins), CHURN (workers logging in and out during the
+# logins scenario, default 12), CHURN_RATE (their logins per second in
+# all, default 300),
 # LOGS (a directory: each run's nats-server and instance logs are kept
 # there, else they go with the temp dir).
 set -euo pipefail
@@ -23,6 +28,9 @@ users=${USERS:-100000}
 procs=${PROCS:-6}
 reps=${REPS:-3}
 only=${ONLY:-big cross same churn failover}
+load_bin=${LOAD:-$bin/p2pchat-load}
+churn=${CHURN:-12}
+churn_rate=${CHURN_RATE:-300}
 nats_port=14222
 base_port=18100
 
@@ -78,7 +86,7 @@ start() {
 
 load() {
 	echo "# $(date -u +%H:%M:%S) load average $(cut -d' ' -f1-3 /proc/loadavg): p2pchat-load $*"
-	"$bin/p2pchat-load" -url "$urls" -pid "$spids" -nats-pid "$npid" "$@" || echo "# run failed: $?"
+	"$load_bin" -url "$urls" -pid "$spids" -nats-pid "$npid" "$@" || echo "# run failed: $?"
 }
 
 echo "# machine: $(nproc) CPUs, $(free -g | awk '/Mem:/ {print $2}') GiB; instances $instances, users $users, procs $procs"
@@ -88,6 +96,10 @@ for rep in $(seq "$reps"); do
 		big) # users idle across all instances, 1,000 relayed/s between instances among them
 			start "$instances" 30s
 			load -mode relay -procs "$procs" -idle "$users" -concurrency 120 -pairs 50 -rate 667 -cross -duration 10s -max-time 8m -timeout 30s
+			;;
+		logins) # as big, with logins and logouts on every instance during the relays (issue 18)
+			start "$instances" 30s
+			load -mode relay -procs "$procs" -idle "$users" -concurrency 120 -pairs 50 -rate 667 -cross -churn "$churn" -churn-rate "$churn_rate" -duration 10s -max-time 5m -timeout 30s
 			;;
 		cross | same) # 10,000 relayed/s, caller and callee on different instances or the same
 			start 2 30s

@@ -307,6 +307,20 @@ func runRelay(ctx context.Context, cfg *config, ds []*dialer, errs *counters, re
 		})
 	}
 
+	var churned sync.WaitGroup
+	if cfg.churn > 0 {
+		churned.Go(func() {
+			time.Sleep(time.Until(start))
+			var every time.Duration
+			if cfg.churnRate > 0 {
+				every = time.Duration(float64(time.Second) * float64(cfg.churn) / cfg.churnRate)
+			}
+			n, _, ls := churn(ctx, cfg, ds, errs, cfg.churn, 0, every, end, cfg.prefix+"x")
+			res.ChurnLogins, res.ChurnLogin = n, &ls
+			res.ChurnPerSec = round3(float64(n) / end.Sub(start).Seconds())
+		})
+	}
+
 	// Measure CPU and throughput after the warm-up, until everything sent
 	// has arrived (or the drain time runs out).
 	time.Sleep(time.Until(start.Add(cfg.warmup)))
@@ -320,6 +334,10 @@ func runRelay(ctx context.Context, cfg *config, ds []*dialer, errs *counters, re
 	}
 	res.CPU = meter.stop()
 	got := received(all) - got0
+	churned.Wait()
+	if cfg.churn > 0 {
+		fmt.Fprintf(cfg.log, "%d logins by %d churn workers meanwhile (%.0f/s); login %v\n", res.ChurnLogins, cfg.churn, res.ChurnPerSec, *res.ChurnLogin)
+	}
 	<-flooded
 	close(stopRSS)
 	if st != nil {
