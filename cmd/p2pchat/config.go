@@ -104,7 +104,7 @@ func (cfg *config) flagSet() *flag.FlagSet {
 	fs.StringVar(&cfg.allowOrigin, "allow-origin", "", "comma-separated host patterns allowed to open /ws besides the page's own origin (e.g. example.com,*.example.org)")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&cfg.eventLoop, "event-loop", true, "serve plain-HTTP WebSockets from epoll event loops (Linux); false: a goroutine per connection, as for HTTPS")
-	fs.IntVar(&cfg.server.EventLoops, "event-loops", 0, "how many event loops serve WebSockets, each connection on one of them; 0: one per GOMAXPROCS")
+	fs.IntVar(&cfg.server.EventLoops, "event-loops", 0, "how many event loops serve WebSockets, each connection on one of them; 0: one per GOMAXPROCS, one fewer with -nats")
 	fs.Int64Var(&sig.ReadLimit, "read-limit", signaling.DefaultReadLimit, "largest accepted WebSocket message in bytes; larger ones close the connection with 1009")
 	fs.Float64Var(&cfg.msgRate, "msg-rate", signaling.DefaultMsgRate, "messages per second per connection (token bucket); 0 turns the limit off")
 	fs.IntVar(&sig.MsgBurst, "msg-burst", signaling.DefaultMsgBurst, "token bucket size for -msg-rate")

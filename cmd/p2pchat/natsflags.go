@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -94,6 +95,9 @@ func (f *natsFlags) prepare(cfg *server.Config) func(context.Context, *server.Se
 	if f.url == "" {
 		return func(context.Context, *server.Server, *slog.Logger) (*natsbus.Bus, error) { return nil, nil }
 	}
+	if cfg.EventLoops == 0 {
+		cfg.EventLoops = natsLoops(runtime.GOMAXPROCS(0))
+	}
 	var bus *natsbus.Bus
 	cfg.Health = func() error {
 		if bus == nil || !bus.Healthy() {
@@ -121,4 +125,14 @@ func (f *natsFlags) prepare(cfg *server.Config) func(context.Context, *server.Se
 		bus = b
 		return b, nil
 	}
+}
+
+// natsLoops is the default number of event loops with -nats: one fewer
+// than GOMAXPROCS, at least one. A loop asleep in epoll_wait keeps its P,
+// so the goroutines a loop hands work to (claims, the NATS client, the
+// bus's deliveries) wait for the runtime's monitor to take one back:
+// with as many loops as cores a login took 12.5 ms at p50 instead of 0.3
+// (docs/benchmarks.md).
+func natsLoops(procs int) int {
+	return max(1, procs-1)
 }

@@ -3,11 +3,14 @@ package main
 import (
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/p2pchat/p2pchat/server"
 )
 
 // Two binaries with -nats share names; /healthz and /metrics tell about
@@ -99,5 +102,31 @@ func TestNATSFlagsChecked(t *testing.T) {
 	})
 	if err != nil || cfg.nats.url != "nats://a:4222,nats://b:4222" {
 		t.Fatalf("P2PCHAT_NATS: %v %q", err, cfg.nats.url)
+	}
+}
+
+// TestNATSFlagsEventLoops: with -nats the default is one event loop fewer
+// than GOMAXPROCS (at least one); a -event-loops given stays, and without
+// -nats nothing changes.
+func TestNATSFlagsEventLoops(t *testing.T) {
+	for _, tc := range []struct{ procs, want int }{{1, 1}, {2, 1}, {4, 3}} {
+		if got := natsLoops(tc.procs); got != tc.want {
+			t.Errorf("natsLoops(%d) = %d, want %d", tc.procs, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		url         string
+		given, want int
+	}{
+		{"", 0, 0},
+		{"nats://127.0.0.1:4222", 0, natsLoops(runtime.GOMAXPROCS(0))},
+		{"nats://127.0.0.1:4222", 3, 3},
+	} {
+		cfg := server.Config{EventLoops: tc.given}
+		f := natsFlags{url: tc.url}
+		f.prepare(&cfg)
+		if cfg.EventLoops != tc.want {
+			t.Errorf("-nats %q -event-loops %d: %d loops, want %d", tc.url, tc.given, cfg.EventLoops, tc.want)
+		}
 	}
 }
