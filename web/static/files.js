@@ -339,7 +339,9 @@ export class Files {
     const live = () => this.fc === fc && fc.readyState === 'open' && x.status === 'sending';
     const mms = this.link.pc.sctp && this.link.pc.sctp.maxMessageSize;
     const size = (mms > hdr ? Math.min(mms, 262144) : 65536) - hdr;
-    const read = o => x.file.slice(o, Math.min(o + piece, x.size)).arrayBuffer();
+    // A chunk's header overwrites the 12 bytes before it (spare, or the
+    // sent chunk's tail): no copy per chunk. digest and send copy at once.
+    const read = o => new Blob([new Uint8Array(hdr), x.file.slice(o, Math.min(o + piece, x.size))]).arrayBuffer();
     let off = x.off;
     let next = off < x.size ? read(off) : null;
     while (next) {
@@ -350,22 +352,18 @@ export class Files {
         this.h.log('files: read failed', String(e));
         return this.fail(x, 'err.io');
       }
-      const end = off + buf.length;
+      const len = buf.length - hdr, end = off + len, v = new DataView(buf.buffer);
       next = end < x.size ? read(end) : null;
       while (live() && off >= this.hold) await this.wait();
       if (!live()) return;
-      x.digests.push(digest(buf));
-      for (let i = 0; i < buf.length; i += size) {
+      x.digests.push(digest(buf.subarray(hdr)));
+      for (let i = 0; i < len; i += size) {
         while (live() && fc.bufferedAmount > high) await this.wait();
         if (!live()) return;
-        const n = Math.min(size, buf.length - i);
-        const m = new Uint8Array(hdr + n);
-        const v = new DataView(m.buffer);
-        v.setUint32(0, x.n);
-        v.setFloat64(4, off + i);
-        m.set(buf.subarray(i, i + n), hdr);
-        if (this.tamper) this.tamper = false, m[hdr] ^= 1;
-        fc.send(m);
+        v.setUint32(i, x.n);
+        v.setFloat64(i + 4, off + i);
+        if (this.tamper) this.tamper = false, buf[i + hdr] ^= 1;
+        fc.send(buf.subarray(i, i + hdr + Math.min(size, len - i)));
       }
       x.off = off = end;
       while (live() && off - x.acked > inFlight) await this.wait();
