@@ -224,13 +224,14 @@ func TestQualityLevels(t *testing.T) {
 	}
 	// Three samples of a fake connection: 20 of 120 packets lost in the
 	// window (poor), then 20 of 1220: 1.6 % scores 100, but the score
-	// climbs from 0 by 2 a second, and the samples are milliseconds apart.
+	// climbs from 0 by 2 a second, and the samples are milliseconds apart
+	// (under 25 s even on a loaded machine, so below 50).
 	got := evalAsync[[]any](p, `import('/quality.js').then(async (m) => {
 		const pc = (lost, got) => ({ getStats: async () => new Map([['a', { type: 'inbound-rtp', kind: 'audio', packetsLost: lost, packetsReceived: got }]]) });
 		const s1 = await m.sample(pc(0, 100), null);
 		const s2 = await m.sample(pc(20, 200), s1);
 		const s3 = await m.sample(pc(20, 1300), s2);
-		return [s1.level, s2.level, s2.score, s3.level, Math.round(s3.loss * 1000), s3.score < 1];
+		return [s1.level, s2.level, s2.score, s3.level, Math.round(s3.loss * 1000), s3.score < 50];
 	})`)
 	if want := []any{"good", "poor", 0.0, "poor", 16.0, true}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("samples: %v, want %v", got, want)
