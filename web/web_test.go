@@ -68,6 +68,32 @@ func TestNoInlineCode(t *testing.T) {
 	}
 }
 
+// TestSubmitStartsDisabled: a form submitted before main.js has attached
+// its handler would be a native GET of the page (a reload that drops what
+// the user typed), so every submit button starts disabled and render()
+// enables it.
+func TestSubmitStartsDisabled(t *testing.T) {
+	t.Parallel()
+	html, err := fs.ReadFile(Static(), "index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, tag := range strings.Split(string(html), "<button")[1:] {
+		tag, _, _ = strings.Cut(tag, ">")
+		if !strings.Contains(tag, `type="submit"`) {
+			continue
+		}
+		n++
+		if !strings.Contains(tag, " disabled") {
+			t.Errorf("<button%s> is enabled before the script runs", tag)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no submit button found in index.html")
+	}
+}
+
 func TestHandler(t *testing.T) {
 	t.Parallel()
 	h := Handler()

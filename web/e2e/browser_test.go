@@ -253,7 +253,7 @@ func (p *peer) settle(what, js string) {
 // login types name and joins, then waits until the server accepted it.
 func (p *peer) login(name string) {
 	p.t.Helper()
-	p.do("type name", chromedp.SendKeys(chromedp.CSS("#name"), name), chromedp.Click(chromedp.CSS("#join")))
+	p.do("type name", chromedp.WaitEnabled(chromedp.CSS("#join")), chromedp.SendKeys(chromedp.CSS("#name"), name), chromedp.Click(chromedp.CSS("#join")))
 	p.wait("login", fmt.Sprintf(`state.loggedIn && state.name === %q`, name))
 }
 

@@ -121,7 +121,7 @@ func TestDuplicateName(t *testing.T) {
 	a := newPeer(t, ctx, srv.URL(""), "first")
 	b := newPeer(t, ctx, srv.URL(""), "second")
 	a.login("sam")
-	b.do("take sam", chromedp.SendKeys(chromedp.CSS("#name"), "sam"), chromedp.Click(chromedp.CSS("#join")))
+	b.do("take sam", chromedp.WaitEnabled(chromedp.CSS("#join")), chromedp.SendKeys(chromedp.CSS("#name"), "sam"), chromedp.Click(chromedp.CSS("#join")))
 	b.wait("error shown", `document.querySelector('#nameErr').textContent !== ''`)
 	if got := b.text("#nameErr"); got != "The name “sam” is already in use. Please choose another." {
 		t.Errorf("error = %q", got)

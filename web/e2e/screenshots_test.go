@@ -53,7 +53,7 @@ func TestScreenshots(t *testing.T) {
 
 	shot(alice, "login.png")
 	alice.login("alice")
-	bob.do("take alice", chromedp.SendKeys(chromedp.CSS("#name"), "alice"), chromedp.Click(chromedp.CSS("#join")))
+	bob.do("take alice", chromedp.WaitEnabled(chromedp.CSS("#join")), chromedp.SendKeys(chromedp.CSS("#name"), "alice"), chromedp.Click(chromedp.CSS("#join")))
 	bob.wait("name error", `document.querySelector('#nameErr').textContent !== ''`)
 	shot(bob, "name-error.png")
 	bob.do("clear", chromedp.Evaluate[chromedp.Void](`document.querySelector('#name').value = ''`))

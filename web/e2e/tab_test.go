@@ -121,6 +121,8 @@ func (u *tab) click(sel string) {
 // login types the tab's name into the form and joins.
 func (u *tab) login() {
 	u.t.Helper()
+	// #join is enabled once main.js runs; before, a submit would reload.
+	u.wait("client ready", `!document.querySelector('#join').disabled`)
 	tabEval[bool](u, fmt.Sprintf(`(document.querySelector('#name').value = %q, true)`, u.name))
 	u.click("#join")
 	u.wait("login", fmt.Sprintf(`state.loggedIn && state.name === %q`, u.name))
