@@ -58,13 +58,20 @@ type Bus struct {
 	id     string
 	nc     *nats.Conn
 	js     jetstream.JetStream
-	kv     jetstream.KeyValue
-	prefix string // subject prefix of KV keys: $KV.<bucket>.
+	kv     jetstream.KeyValue // names: owner token and session token hash
+	live   jetstream.KeyValue // the instances' leases: one key per incarnation
+	prefix string             // subject prefix of name keys: $KV.<bucket>.
 	inbox  chan *nats.Msg
 	Stats  Stats
 
-	mu    sync.Mutex
-	owned map[string]*claim // names held here
+	mu sync.Mutex
+	// self is the owner token written in our name keys and live key: the
+	// id and the incarnation (epoch), which failClosed moves on; buried
+	// are earlier incarnations whose live keys refresh is to delete.
+	self   string
+	epoch  int
+	buried []string
+	owned  map[string]*claim // names held here
 	// Names given back whose subscription and key releaseLoop has still
 	// to remove, and the order they came in (a name may be listed twice;
 	// releasing has its latest release only).
@@ -74,12 +81,13 @@ type Bus struct {
 	healthy atomic.Bool
 	lastOK  atomic.Int64 // unix nanoseconds of the last good refresh round
 
-	wake      chan struct{} // releaseLoop has work
-	stop      chan struct{}
-	wg        sync.WaitGroup
-	watcher   jetstream.KeyWatcher
-	stopWatch context.CancelFunc
-	subs      []*nats.Subscription
+	wake        chan struct{} // releaseLoop has work
+	stop        chan struct{}
+	wg          sync.WaitGroup
+	watcher     jetstream.KeyWatcher
+	liveWatcher jetstream.KeyWatcher
+	stopWatch   context.CancelFunc
+	subs        []*nats.Subscription
 }
 
 type claim struct {
@@ -114,6 +122,7 @@ func Open(ctx context.Context, hub *signaling.Hub, opts Options, log *slog.Logge
 		inbox: make(chan *nats.Msg, inboxLen), owned: make(map[string]*claim),
 		releasing: make(map[string]release), wake: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
+	b.self = b.id + "-0"
 	no := append([]nats.Option{
 		nats.Name("p2pchat " + b.id),
 		nats.MaxReconnects(-1),
@@ -155,11 +164,12 @@ func (b *Bus) setup(ctx context.Context) error {
 	if b.opts.Memory {
 		storage = jetstream.MemoryStorage
 	}
+	// The names have no TTL: they live as long as their owner's live
+	// key. LimitMarkerTTL only lets released names' purge markers expire.
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:         b.opts.Bucket,
 		Description:    "p2pchat names: owner instance and session token hash",
 		History:        1,
-		TTL:            b.opts.Lease,
 		LimitMarkerTTL: b.opts.Lease,
 		Storage:        storage,
 		Replicas:       b.opts.Replicas,
@@ -168,6 +178,23 @@ func (b *Bus) setup(ctx context.Context) error {
 		return fmt.Errorf("name bucket %s: %w", b.opts.Bucket, err)
 	}
 	b.kv = kv
+	live, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:         b.opts.Bucket + "_live",
+		Description:    "p2pchat instances: one key per live instance, rewritten every lease/4",
+		History:        1,
+		TTL:            b.opts.Lease,
+		LimitMarkerTTL: b.opts.Lease,
+		Storage:        storage,
+		Replicas:       b.opts.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("instance bucket %s_live: %w", b.opts.Bucket, err)
+	}
+	b.live = live
+	b.Stats.RoundTrips.Add(1)
+	if _, err := live.Put(ctx, b.self, []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+		return fmt.Errorf("writing the instance's lease: %w", err)
+	}
 	b.prefix = "$KV." + b.opts.Bucket + "."
 	b.Stats.RoundTrips.Add(1)
 	reply, err := b.nc.ChanSubscribe(replyPrefix+b.id+".>", b.inbox)
@@ -186,6 +213,11 @@ func (b *Bus) setup(ctx context.Context) error {
 		return fmt.Errorf("watching names: %w", err)
 	}
 	b.watcher = w
+	lw, err := live.WatchAll(wctx)
+	if err != nil {
+		return fmt.Errorf("watching instances: %w", err)
+	}
+	b.liveWatcher = lw
 	return nil
 }
 
@@ -210,7 +242,13 @@ func (b *Bus) Close() {
 	}
 	if b.watcher != nil {
 		_ = b.watcher.Stop()
+		_ = b.liveWatcher.Stop()
 	}
+	// Our names are released by now; any left (a release that failed)
+	// go offline everywhere with the live key.
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	_ = b.live.Delete(ctx, b.me())
+	cancel()
 	closed := make(chan struct{})
 	b.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	if err := b.nc.Drain(); err != nil {

@@ -29,8 +29,15 @@ func tokenHash(tok string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// value is a claim's KV value: owner id, a space, token hash.
-func (b *Bus) value(tok string) []byte { return []byte(b.id + " " + tokenHash(tok)) }
+// value is a claim's KV value: owner token, a space, token hash.
+func value(owner, tok string) []byte { return []byte(owner + " " + tokenHash(tok)) }
+
+// instanceOf is the instance id in an owner token (id-incarnation): the
+// subjects of an instance do not change when it fails closed.
+func instanceOf(owner string) string {
+	id, _, _ := strings.Cut(owner, "-")
+	return id
+}
 
 func parseValue(v []byte) (owner, hash string) {
 	owner, hash, _ = strings.Cut(string(v), " ")
@@ -44,7 +51,8 @@ func (b *Bus) Claim(name, tok, presented string) (signaling.Claim, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	key, val := encode(name), b.value(tok)
+	me := b.me()
+	key, val := encode(name), value(me, tok)
 	b.unrelease(name)
 	// The name's subject is subscribed before the claim is made, on the
 	// same connection: when the claim's answer is back, the server has
@@ -54,19 +62,21 @@ func (b *Bus) Claim(name, tok, presented string) (signaling.Claim, error) {
 	if err != nil {
 		return signaling.Claim{}, fmt.Errorf("subscribing %q: %w", name, err)
 	}
-	res, err := b.claim(ctx, name, key, val, presented, sub)
+	res, err := b.claim(ctx, name, key, me, val, presented, sub)
 	if err != nil {
 		_ = sub.Unsubscribe()
 	}
 	return res, err
 }
 
-func (b *Bus) claim(ctx context.Context, name, key string, val []byte, presented string, sub *nats.Subscription) (signaling.Claim, error) {
+func (b *Bus) claim(ctx context.Context, name, key, me string, val []byte, presented string, sub *nats.Subscription) (signaling.Claim, error) {
 	for range 3 {
 		b.Stats.RoundTrips.Add(1)
 		rev, err := b.kv.Create(ctx, key, val)
 		if err == nil {
-			b.own(name, rev, val, sub)
+			if !b.own(name, me, rev, val, sub) {
+				return signaling.Claim{}, ErrUnavailable
+			}
 			b.Stats.Claims.Add(1)
 			return signaling.Claim{}, nil
 		}
@@ -84,10 +94,19 @@ func (b *Bus) claim(ctx context.Context, name, key string, val []byte, presented
 		owner, hash := parseValue(e.Value())
 		resumed := presented != "" && hash == tokenHash(presented)
 		// The hub asks only for names it does not hold, so a claim of
-		// this instance is one whose release is still on its way.
-		if owner != b.id && !resumed {
-			b.Stats.ClaimsRefused.Add(1)
-			return signaling.Claim{}, signaling.ErrNameHeld
+		// this instance is one whose release is still on its way, or one
+		// of an incarnation that failed closed. A key whose owner has no
+		// live key is garbage, not yet purged.
+		mine := instanceOf(owner) == b.id
+		if !mine && !resumed {
+			alive, err := b.alive(ctx, owner)
+			if err != nil {
+				return signaling.Claim{}, err
+			}
+			if alive {
+				b.Stats.ClaimsRefused.Add(1)
+				return signaling.Claim{}, signaling.ErrNameHeld
+			}
 		}
 		b.Stats.RoundTrips.Add(1)
 		rev, err = b.kv.Update(ctx, key, val, e.Revision())
@@ -97,9 +116,11 @@ func (b *Bus) claim(ctx context.Context, name, key string, val []byte, presented
 		if err != nil {
 			return signaling.Claim{}, fmt.Errorf("taking over %q: %w", name, err)
 		}
-		b.own(name, rev, val, sub)
+		if !b.own(name, me, rev, val, sub) {
+			return signaling.Claim{}, ErrUnavailable
+		}
 		b.Stats.Claims.Add(1)
-		if owner == b.id {
+		if mine || !resumed {
 			return signaling.Claim{Resumed: resumed}, nil
 		}
 		b.Stats.TakeOvers.Add(1)
@@ -113,7 +134,7 @@ func (b *Bus) claim(ctx context.Context, name, key string, val []byte, presented
 // returns the names it was in calls with. A dead owner has none to give.
 func (b *Bus) askTake(ctx context.Context, owner, name string) []string {
 	b.Stats.RoundTrips.Add(1)
-	msg, err := b.nc.RequestWithContext(ctx, instPrefix+owner+".take", []byte(name))
+	msg, err := b.nc.RequestWithContext(ctx, instPrefix+instanceOf(owner)+".take", []byte(name))
 	if err != nil {
 		if !errors.Is(err, nats.ErrNoResponders) {
 			b.log.Warn("asking for a session's calls", "name", name, "err", err)
@@ -135,14 +156,20 @@ func (b *Bus) handleTake(m *nats.Msg) {
 	_ = m.Respond(data)
 }
 
-// own records a claim with its subscription.
-func (b *Bus) own(name string, rev uint64, val []byte, sub *nats.Subscription) {
+// own records a claim with its subscription, unless the claim was made
+// by an incarnation that has failed closed meanwhile: its key is garbage
+// once that incarnation's live key is gone.
+func (b *Bus) own(name, me string, rev uint64, val []byte, sub *nats.Subscription) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.self != me {
+		return false
+	}
 	if old := b.owned[name]; old != nil && old.sub != nil {
 		_ = old.sub.Unsubscribe()
 	}
 	b.owned[name] = &claim{rev: rev, value: val, sub: sub}
+	return true
 }
 
 // forget drops a claim without deleting its key and returns its revision.
@@ -189,7 +216,7 @@ func (b *Bus) Rekey(name, tok string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	val := b.value(tok)
+	val := value(b.me(), tok)
 	b.Stats.RoundTrips.Add(1)
 	nrev, err := b.kv.Update(ctx, encode(name), val, rev)
 	if err != nil {
@@ -287,7 +314,9 @@ func (b *Bus) deleteKey(key string, rev uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	b.Stats.RoundTrips.Add(1)
-	if err := b.kv.Delete(ctx, key, jetstream.LastRevision(rev)); err != nil && !isWrongSeq(err) {
+	// A purge with a TTL, not a delete: the bucket has no TTL of its own,
+	// and a delete marker would stay for ever.
+	if err := b.kv.Purge(ctx, key, jetstream.LastRevision(rev), jetstream.PurgeTTL(b.opts.Lease)); err != nil && !isWrongSeq(err) {
 		b.log.Debug("releasing a name", "key", key, "err", err)
 	}
 }

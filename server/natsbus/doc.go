@@ -4,21 +4,31 @@
 // # Names
 //
 // A name is a key in a JetStream KV bucket (default "p2pchat_names"): its
-// value is the owning instance's id and the SHA-256 of the session token
-// (never the token). Claiming is one KV Create, which fails with
-// ErrKeyExists while another connection holds the name. The bucket has a
-// TTL, the lease: every instance rewrites all its keys every lease/4, in
-// one batch of asynchronous compare-and-set publishes, and a key of a
-// dead instance expires within the lease. The bucket's LimitMarkerTTL
-// makes expiries visible to watchers as purge markers. A per-key TTL
-// cannot be used for the lease: it is set only at creation, and an update
-// clears it.
+// value is the owner token of the instance holding it and the SHA-256 of
+// the session token (never the token). Claiming is one KV Create, which
+// fails with ErrKeyExists while the name is held.
 //
-// Claims fail closed. An instance that has not completed a refresh round
-// for half the lease drops every client with 1012 (they reconnect, through
+// The lease is per instance, not per name: each instance has one key in
+// a second bucket (<bucket>_live) whose TTL is the lease, rewritten every
+// lease/4, so keeping 100,000 names costs one write per instance per
+// round, not one per name. Name keys have no TTL; a name key is held
+// while its owner's live key exists. When a live key expires (the
+// bucket's LimitMarkerTTL makes that visible to watchers) or is deleted,
+// every instance takes the owner's names offline and purges their keys
+// with compare-and-set; a claim that meets a key whose owner has no live
+// key takes it over at once; and an instance that starts checks the
+// owners of the names it finds (sweep), so the names of an instance that
+// died unwatched are freed too. Released names are purged with a marker
+// TTL, so the bucket keeps nothing for names nobody holds.
+//
+// Claims fail closed. An instance that has not written its live key for
+// half the lease drops every client with 1012 (they reconnect, through
 // the load balancer, to an instance that works) and refuses logins until
-// NATS answers again, so a name's key always outlives the instance's
-// belief that it owns it: no name is held on two instances.
+// NATS answers again, so its live key always outlives its belief that it
+// owns a name: no name is held on two instances. It comes back as a new
+// incarnation (owner token "<id>-<n+1>") and deletes the old one's live
+// key, so the old keys are garbage to everyone, in whatever order the
+// other instances see the death and the new claims.
 //
 // A login that presents the token of a session held by another instance
 // (its client's network moved, or the instance died) takes the key over
@@ -44,8 +54,9 @@
 //
 // # Presence
 //
-// Every instance watches the bucket: a put is a name online, a delete or
-// an expiry marker a name gone (its local call peers get leave). The hub
+// Every instance watches both buckets: a name put is a name online, a
+// purge or delete a name gone, and so are all names of an owner whose
+// live key went (their local call peers get leave). The hub
 // coalesces those into its usual presence diffs, so the cost per login is
 // one watch event per instance, not a message per online user.
 //
@@ -53,12 +64,15 @@
 //
 // bus.go opens and closes the membership (connection, bucket, watcher,
 // the bus's goroutines); claim.go claims, takes over, rekeys and releases
-// names; lease.go refreshes the leases and fails closed; relay.go sends
+// names; lease.go refreshes the instance's lease, fails closed and purges
+// dead instances' names; relay.go sends
 // relays to other instances and delivers theirs; presence.go turns the
 // bucket's changes into presence. Each goroutine owns one loop: deliverLoop
 // (relay.go), watchLoop (presence.go), refreshLoop (lease.go) and
-// releaseLoop (claim.go); the maps of held names and of names being
-// released are the only state they share, under Bus.mu, which is never
+// releaseLoop (claim.go), plus short-lived purges of a dead owner's keys
+// (lease.go); watchLoop alone keeps the view of who owns which name. The
+// maps of held names and of names being released, and the owner token,
+// are the only state they share, under Bus.mu, which is never
 // held across a network call (only across a subscription change, a
 // buffered write). A released name's subject is unsubscribed by
 // releaseLoop, not by Release, since the hub gives names back with its

@@ -2,16 +2,15 @@ package natsbus
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/p2pchat/p2pchat/server/signaling"
 )
 
-// refreshLoop rewrites every held key each lease/4 and fails closed when
-// that has not worked for half a lease.
+// refreshLoop rewrites the instance's live key each lease/4 and fails
+// closed when that has not worked for half a lease.
 func (b *Bus) refreshLoop() {
 	defer b.wg.Done()
 	tick := time.NewTicker(b.opts.Lease / 8)
@@ -32,15 +31,18 @@ func (b *Bus) refreshLoop() {
 				next = now.Add(b.opts.Lease / 4)
 			}
 			if b.healthy.Load() && time.Since(time.Unix(0, b.lastOK.Load())) > b.opts.Lease/2 {
-				b.failClosed()
+				b.failClosed("nats unreachable for half the lease")
 			}
 		}
 	}
 }
 
-// failClosed gives up every claim: the keys may outlive us by half a
+// failClosed gives up every claim: the live key may outlive us by half a
 // lease, so nobody else takes a name while a client here still has it.
-func (b *Bus) failClosed() {
+// The instance comes back as a new incarnation (a new owner token), so
+// that the keys of this one are garbage to everyone once its live key is
+// gone, whatever the order in which others see that and our new claims.
+func (b *Bus) failClosed(why string) {
 	b.healthy.Store(false)
 	b.Stats.FailClosed.Add(1)
 	b.mu.Lock()
@@ -57,83 +59,99 @@ func (b *Bus) failClosed() {
 		delete(b.releasing, name)
 	}
 	b.releaseQ = nil
+	b.buried = append(b.buried, b.self)
+	b.epoch++
+	b.self = fmt.Sprintf("%s-%d", b.id, b.epoch)
 	b.mu.Unlock()
-	b.log.Error("nats unreachable for half the lease; dropping all clients", "lease", b.opts.Lease)
+	b.log.Error(why+"; dropping all clients", "lease", b.opts.Lease)
 	b.hub.DropAll()
 }
 
-// refresh runs one round: every held key is rewritten with a
-// compare-and-set on its revision, all at once. A key whose revision
-// moved was taken by someone else: its holder here is dropped.
+// refresh puts the instance's live key (one write, whatever the number
+// of names held) and, once NATS answers again after failing closed,
+// deletes the live keys of the earlier incarnations, so that the other
+// instances free their names now rather than after the lease.
 func (b *Bus) refresh() bool {
 	if !b.nc.IsConnected() {
 		return false
 	}
-	type pending struct {
-		name string
-		cl   *claim
-		rev  uint64
-		f    jetstream.PubAckFuture
-	}
-	b.mu.Lock()
-	batch := make([]pending, 0, len(b.owned))
-	for name, cl := range b.owned {
-		batch = append(batch, pending{name: name, cl: cl, rev: cl.rev})
-	}
-	vals := make([][]byte, len(batch))
-	for i, p := range batch {
-		vals[i] = p.cl.value
-	}
-	b.mu.Unlock()
-
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.Lease/4)
 	defer cancel()
+	me := b.me()
 	b.Stats.RoundTrips.Add(1)
-	if len(batch) == 0 {
-		_, err := b.js.AccountInfo(ctx)
-		return err == nil
+	if _, err := b.live.Put(ctx, me, []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+		b.log.Debug("refreshing the instance's lease", "err", err)
+		return false
 	}
-	for i := range batch {
-		msg := &nats.Msg{Subject: b.prefix + encode(batch[i].name), Data: vals[i]}
-		f, err := b.js.PublishMsgAsync(msg, jetstream.WithExpectLastSequencePerSubject(batch[i].rev))
-		if err != nil {
-			return false
+	b.Stats.LeaseRefreshes.Add(1)
+	for {
+		b.mu.Lock()
+		if len(b.buried) == 0 {
+			b.mu.Unlock()
+			return true
 		}
-		batch[i].f = f
+		old := b.buried[0]
+		b.mu.Unlock()
+		b.Stats.RoundTrips.Add(1)
+		if err := b.live.Delete(ctx, old); err != nil {
+			return true // it expires with its lease anyway
+		}
+		b.mu.Lock()
+		b.buried = b.buried[1:]
+		b.mu.Unlock()
+	}
+}
+
+// me is the owner token of the current incarnation: the instance id and
+// how many times it failed closed.
+func (b *Bus) me() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.self
+}
+
+// alive reports whether owner's live key exists: the owner of a name key
+// is alive if its instance still refreshes its lease.
+func (b *Bus) alive(ctx context.Context, owner string) (bool, error) {
+	b.Stats.RoundTrips.Add(1)
+	_, err := b.live.Get(ctx, owner)
+	if err == nil {
+		return true, nil
+	}
+	if isNotFound(err) {
+		return false, nil
+	}
+	return false, fmt.Errorf("reading the lease of %s: %w", owner, err)
+}
+
+// purgeDead removes the name keys of an owner whose live key is gone, in
+// one batch of compare-and-set purges (a key claimed again meanwhile has
+// moved on and is left alone). Every instance that sees the death does
+// it; all but the first find the revision moved. The purge markers
+// expire after the lease.
+func (b *Bus) purgeDead(keys []keyRev) {
+	if len(keys) == 0 || !b.nc.IsConnected() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.Lease)
+	defer cancel()
+	for _, k := range keys {
+		m := nats.NewMsg(b.prefix + k.key)
+		m.Header.Set("KV-Operation", "PURGE")
+		m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+		if _, err := b.js.PublishMsgAsync(m, jetstream.WithExpectLastSequencePerSubject(k.rev), jetstream.WithMsgTTL(b.opts.Lease)); err != nil {
+			b.log.Debug("purging a dead instance's name", "key", k.key, "err", err)
+			return
+		}
 	}
 	select {
 	case <-b.js.PublishAsyncComplete():
+		b.Stats.Purged.Add(uint64(len(keys)))
 	case <-ctx.Done():
-		return false
 	}
-	ok := true
-	for _, p := range batch {
-		select {
-		case ack := <-p.f.Ok():
-			b.Stats.LeaseRefreshes.Add(1)
-			b.mu.Lock()
-			if b.owned[p.name] == p.cl && p.cl.rev == p.rev {
-				p.cl.rev = ack.Sequence
-			}
-			b.mu.Unlock()
-		case err := <-p.f.Err():
-			if !isWrongSeq(err) {
-				ok = false
-				continue
-			}
-			// Taken over (the watcher may know already) or renewed by
-			// Rekey meanwhile.
-			b.mu.Lock()
-			lost := b.owned[p.name] == p.cl && p.cl.rev == p.rev
-			b.mu.Unlock()
-			if lost {
-				b.Stats.LeasesLost.Add(1)
-				b.forget(p.name)
-				b.hub.Revoke(p.name, signaling.StatusTryElsewhere)
-			}
-		default:
-			ok = false
-		}
-	}
-	return ok
+}
+
+type keyRev struct {
+	key string
+	rev uint64
 }

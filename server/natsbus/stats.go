@@ -12,8 +12,10 @@ type Stats struct {
 	Claims         atomic.Uint64 // names claimed
 	ClaimsRefused  atomic.Uint64 // claims refused: the name is held elsewhere
 	TakeOvers      atomic.Uint64 // sessions resumed from another instance
-	LeaseRefreshes atomic.Uint64 // keys rewritten by refresh rounds
-	LeasesLost     atomic.Uint64 // keys found taken at a refresh
+	LeaseRefreshes atomic.Uint64 // writes of the instance's live key
+	LeasesLost     atomic.Uint64 // names held here whose key someone else removed
+	OwnersDead     atomic.Uint64 // instances (incarnations) seen dead
+	Purged         atomic.Uint64 // name keys of dead instances purged
 	RelaysOut      atomic.Uint64 // messages published to users on other instances
 	RelaysIn       atomic.Uint64 // messages from other instances delivered here
 	RelayErrors    atomic.Uint64 // publishes that failed
@@ -42,8 +44,10 @@ func (b *Bus) WriteMetrics(w io.Writer) {
 		{"p2pchat_nats_claims_total", "Names claimed in the name bucket.", &s.Claims},
 		{"p2pchat_nats_claims_refused_total", "Claims refused because the name is held elsewhere.", &s.ClaimsRefused},
 		{"p2pchat_nats_takeovers_total", "Sessions resumed here from another instance.", &s.TakeOvers},
-		{"p2pchat_nats_lease_refreshes_total", "Name keys rewritten by lease refresh rounds.", &s.LeaseRefreshes},
-		{"p2pchat_nats_leases_lost_total", "Name keys found taken by someone else at a refresh.", &s.LeasesLost},
+		{"p2pchat_nats_lease_refreshes_total", "Writes of this instance's lease (its key in the instance bucket).", &s.LeaseRefreshes},
+		{"p2pchat_nats_leases_lost_total", "Names held here whose key another instance removed.", &s.LeasesLost},
+		{"p2pchat_nats_instances_dead_total", "Instances seen dead: their lease expired or was deleted.", &s.OwnersDead},
+		{"p2pchat_nats_purged_total", "Name keys of dead instances purged from the name bucket.", &s.Purged},
 		{"p2pchat_nats_relays_out_total", "Messages relayed to users on other instances.", &s.RelaysOut},
 		{"p2pchat_nats_relays_in_total", "Messages from other instances delivered here.", &s.RelaysIn},
 		{"p2pchat_nats_relay_errors_total", "Relays to other instances that could not be published.", &s.RelayErrors},
