@@ -10,10 +10,14 @@ import (
 )
 
 // refreshLoop rewrites the instance's live key each lease/4 and fails
-// closed when that has not worked for half a lease.
+// closed when that has not worked for half a lease. A failed write is
+// tried again at the next tick (lease/16), each try bounded by
+// refreshTimeout, so that a JetStream leader election that ends within
+// the half lease (4-9 s of election timeout after a server dies) costs
+// a late refresh, not every client.
 func (b *Bus) refreshLoop() {
 	defer b.wg.Done()
-	tick := time.NewTicker(b.opts.Lease / 8)
+	tick := time.NewTicker(b.opts.Lease / 16)
 	defer tick.Stop()
 	next := time.Now().Add(b.opts.Lease / 4)
 	for {
@@ -27,14 +31,21 @@ func (b *Bus) refreshLoop() {
 					if !b.healthy.Swap(true) {
 						b.log.Info("nats reachable again; accepting logins")
 					}
+					next = now.Add(b.opts.Lease / 4)
 				}
-				next = now.Add(b.opts.Lease / 4)
 			}
 			if b.healthy.Load() && time.Since(time.Unix(0, b.lastOK.Load())) > b.opts.Lease/2 {
 				b.failClosed("nats unreachable for half the lease")
 			}
 		}
 	}
+}
+
+// refreshTimeout bounds one write of the live key: lease/8, so that
+// there is time for tries after it, but at least a second (a loaded
+// machine's round trip must not count as lost) and at most lease/4.
+func (b *Bus) refreshTimeout() time.Duration {
+	return min(b.opts.Lease/4, max(b.opts.Lease/8, time.Second))
 }
 
 // failClosed gives up every claim: the live key may outlive us by half a
@@ -75,7 +86,7 @@ func (b *Bus) refresh() bool {
 	if !b.nc.IsConnected() {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.opts.Lease/4)
+	ctx, cancel := context.WithTimeout(context.Background(), b.refreshTimeout())
 	defer cancel()
 	me := b.me()
 	b.Stats.RoundTrips.Add(1)
