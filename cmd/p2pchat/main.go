@@ -62,13 +62,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	openNATS := cfg.nats.prepare(&cfg.server)
 	srv := server.New(cfg.server, log)
-	bus, err := openNATS(ctx, srv, log)
+	leaveNATS, err := openNATS(ctx, srv, log)
 	if err != nil {
 		return err
 	}
-	if bus != nil {
-		defer bus.Close() // after srv.Shutdown below: the names go back first
-	}
+	defer leaveNATS() // after srv.Shutdown below: the names go back first
 	stopMetrics, err := cfg.ops.serveMetrics(srv, log)
 	if err != nil {
 		return err

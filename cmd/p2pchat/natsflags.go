@@ -7,13 +7,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/p2pchat/p2pchat/server"
 	"github.com/p2pchat/p2pchat/server/natsbus"
+	"github.com/p2pchat/p2pchat/server/natsnode"
 )
 
 // natsFlags join the instance to a NATS system (server/natsbus): with
@@ -31,6 +37,11 @@ type natsFlags struct {
 	bucket   string
 	lease    time.Duration
 	replicas int
+
+	embedded bool   // run a nats-server in the process (server/natsnode)
+	cluster  string // its route listener
+	routes   string // the other instances' route listeners
+	store    string // its JetStream directory
 }
 
 func (f *natsFlags) register(fs *flag.FlagSet) {
@@ -44,12 +55,33 @@ func (f *natsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.key, "nats-key", "", "PEM key of -nats-cert")
 	fs.StringVar(&f.bucket, "nats-bucket", natsbus.DefaultBucket, "JetStream KV bucket of the names")
 	fs.DurationVar(&f.lease, "nats-lease", natsbus.DefaultLease, "how long a dead instance's names stay taken (whole seconds, at least 2s); an instance without NATS for half of it drops its clients")
-	fs.IntVar(&f.replicas, "nats-replicas", 1, "replicas of the name bucket in a JetStream cluster (1, 3 or 5)")
+	fs.IntVar(&f.replicas, "nats-replicas", 0, "replicas of the name bucket in a JetStream cluster (1, 3 or 5); 0: 3 with -nats-embedded and three or more servers, else 1")
+	fs.BoolVar(&f.embedded, "nats-embedded", false, "run a nats-server with JetStream inside this process and share names through it (instead of -nats); with -nats-cluster and -nats-routes the instances' servers form one cluster")
+	fs.StringVar(&f.cluster, "nats-cluster", "", "with -nats-embedded: host:port the embedded server listens on for the other instances' servers (e.g. 10.0.0.1:6222; no TLS: a private network)")
+	fs.StringVar(&f.routes, "nats-routes", "", "with -nats-embedded: comma-separated -nats-cluster addresses of the instances (the same list on each; its own may be in it)")
+	fs.StringVar(&f.store, "nats-store", "", "with -nats-embedded: JetStream's directory (default: p2pchat-nats-<cluster port> in the temporary directory)")
 }
 
+// enabled reports whether the instance joins a name space at all.
+func (f *natsFlags) enabled() bool { return f.url != "" || f.embedded }
+
 func (f *natsFlags) check() error {
-	if f.url == "" {
+	if !f.embedded && (f.cluster != "" || f.routes != "" || f.store != "") {
+		return errors.New("-nats-cluster, -nats-routes and -nats-store go with -nats-embedded")
+	}
+	if !f.enabled() {
 		return nil
+	}
+	if f.embedded {
+		if f.url != "" {
+			return errors.New("-nats and -nats-embedded exclude each other: connect to a NATS system, or run one inside")
+		}
+		if f.creds != "" || f.nkey != "" || f.ca != "" || f.cert != "" {
+			return errors.New("-nats-creds, -nats-nkey and the -nats TLS flags are for -nats; an embedded cluster's routes take -nats-user and -nats-password")
+		}
+		if f.routes != "" && f.cluster == "" {
+			return errors.New("-nats-routes needs -nats-cluster to listen on")
+		}
 	}
 	if (f.cert == "") != (f.key == "") {
 		return errors.New("-nats-cert and -nats-key go together")
@@ -89,41 +121,111 @@ func (f *natsFlags) options() ([]nats.Option, error) {
 }
 
 // prepare makes cfg's /healthz and /metrics ask the bus that open will
-// attach; it returns open, which joins the hub to NATS (nil bus without
-// -nats).
-func (f *natsFlags) prepare(cfg *server.Config) func(context.Context, *server.Server, *slog.Logger) (*natsbus.Bus, error) {
-	if f.url == "" {
-		return func(context.Context, *server.Server, *slog.Logger) (*natsbus.Bus, error) { return nil, nil }
+// attach; it returns open, which joins the hub to NATS (nothing without
+// -nats or -nats-embedded) and returns what leaves it again.
+func (f *natsFlags) prepare(cfg *server.Config) func(context.Context, *server.Server, *slog.Logger) (func(), error) {
+	if !f.enabled() {
+		return func(context.Context, *server.Server, *slog.Logger) (func(), error) { return func() {}, nil }
 	}
 	if cfg.EventLoops == 0 {
 		cfg.EventLoops = natsLoops(runtime.GOMAXPROCS(0))
 	}
-	var bus *natsbus.Bus
+	var bus atomic.Pointer[natsbus.Bus]
 	cfg.Health = func() error {
-		if bus == nil || !bus.Healthy() {
+		if b := bus.Load(); b == nil || !b.Healthy() {
 			return errors.New("nats unreachable")
 		}
 		return nil
 	}
 	cfg.MetricsWriters = append(cfg.MetricsWriters, func(w io.Writer) {
-		if bus != nil {
-			bus.WriteMetrics(w)
+		if b := bus.Load(); b != nil {
+			b.WriteMetrics(w)
 		}
 	})
-	return func(ctx context.Context, srv *server.Server, log *slog.Logger) (*natsbus.Bus, error) {
+	return func(ctx context.Context, srv *server.Server, log *slog.Logger) (func(), error) {
 		opts, err := f.options()
 		if err != nil {
 			return nil, err
 		}
-		b, err := natsbus.Open(ctx, srv.Hub(), natsbus.Options{
-			URL: f.url, NATS: opts, Bucket: f.bucket, Lease: f.lease, Replicas: f.replicas,
-		}, log)
-		if err != nil {
-			return nil, err
+		bo := natsbus.Options{URL: f.url, NATS: opts, Bucket: f.bucket, Lease: f.lease, Replicas: f.replicas}
+		if bo.Replicas == 0 {
+			bo.Replicas = 1
 		}
-		log.Info("joined the NATS name space", "nats", f.url, "bucket", f.bucket, "lease", f.lease, "instance", b.ID())
-		bus = b
-		return b, nil
+		stopNode := func() {}
+		var b *natsbus.Bus
+		if f.embedded {
+			node, err := f.startNode(log)
+			if err != nil {
+				return nil, err
+			}
+			stopNode = node.Shutdown
+			bo.URL, bo.NATS = "", node.Connect()
+			if f.replicas == 0 && node.Servers() >= 3 {
+				bo.Replicas = 3
+			}
+			b, err = openWhenFormed(ctx, srv, bo, log)
+			if err != nil {
+				stopNode()
+				return nil, err
+			}
+			log.Info("joined the NATS name space", "nats", "embedded", "server", node.Name(), "servers", node.Servers(), "replicas", bo.Replicas, "bucket", f.bucket, "lease", f.lease, "instance", b.ID())
+		} else {
+			if b, err = natsbus.Open(ctx, srv.Hub(), bo, log); err != nil {
+				return nil, err
+			}
+			log.Info("joined the NATS name space", "nats", f.url, "bucket", f.bucket, "lease", f.lease, "instance", b.ID())
+		}
+		bus.Store(b)
+		return func() { b.Close(); stopNode() }, nil
+	}
+}
+
+// startNode runs the embedded nats-server the flags describe.
+func (f *natsFlags) startNode(log *slog.Logger) (*natsnode.Node, error) {
+	o := natsnode.Options{Cluster: f.cluster, StoreDir: f.store, User: f.user, Password: f.password}
+	if f.routes != "" {
+		o.Routes = strings.Split(f.routes, ",")
+	}
+	if o.StoreDir == "" {
+		port := "alone"
+		if _, p, err := net.SplitHostPort(f.cluster); err == nil {
+			port = p
+		}
+		o.StoreDir = filepath.Join(os.TempDir(), "p2pchat-nats-"+port)
+	}
+	node, err := natsnode.Start(o, log)
+	if err != nil {
+		return nil, fmt.Errorf("-nats-embedded: %w", err)
+	}
+	return node, nil
+}
+
+// formRetry is how often an instance with an embedded server tries again
+// to set up its buckets while the cluster forms.
+const formRetry = time.Second
+
+// openWhenFormed opens the bus once JetStream answers. With embedded
+// servers the cluster forms only when enough instances run (a bucket of
+// three replicas needs three servers the first time, a leader two), and
+// instances start in any order, so the first ones wait for the others
+// instead of failing.
+func openWhenFormed(ctx context.Context, srv *server.Server, o natsbus.Options, log *slog.Logger) (*natsbus.Bus, error) {
+	start := time.Now()
+	lastLog := time.Time{}
+	for {
+		b, err := natsbus.Open(ctx, srv.Hub(), o, log)
+		if err == nil {
+			return b, nil
+		}
+		if time.Since(lastLog) >= 10*time.Second {
+			log.Info("waiting for the NATS cluster to form", "waited", time.Since(start).Round(time.Second), "err", err)
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the NATS cluster: %w", err)
+		case <-time.After(formRetry):
+		}
 	}
 }
 

@@ -89,6 +89,12 @@ func TestNATSFlagsChecked(t *testing.T) {
 		{"-nats", "nats://127.0.0.1:4222", "-nats-lease", "1s"},
 		{"-nats", "nats://127.0.0.1:4222", "-nats-cert", "c.pem"},
 		{"-nats", "nats://127.0.0.1:4222", "-nats-user", "u"},
+		{"-nats", "nats://127.0.0.1:4222", "-nats-embedded"},
+		{"-nats-embedded", "-nats-creds", "c.creds"},
+		{"-nats-embedded", "-nats-routes", "127.0.0.1:6222"},
+		{"-nats-routes", "127.0.0.1:6222", "-nats-cluster", "127.0.0.1:6222"},
+		{"-nats", "nats://127.0.0.1:4222", "-nats-store", "/tmp/x"},
+		{"-nats-embedded", "-nats-lease", "1s"},
 	} {
 		if _, err := parseConfig(args, func(string) string { return "" }); err == nil {
 			t.Errorf("%v accepted", args)

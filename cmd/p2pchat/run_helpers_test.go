@@ -117,24 +117,11 @@ func dialWS(t *testing.T, base string, client *http.Client) *wsConn {
 	return &wsConn{t: t, c: c}
 }
 
-// read returns the next message of type typ, skipping others (presence).
+// read returns the next message of type typ, skipping others (presence),
+// waiting up to 5 s.
 func (w *wsConn) read(typ string) map[string]json.RawMessage {
 	w.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for {
-		_, b, err := w.c.Read(ctx)
-		if err != nil {
-			w.t.Fatalf("reading %s: %v", typ, err)
-		}
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(b, &m); err != nil {
-			w.t.Fatalf("decoding %s: %v", b, err)
-		}
-		if string(m["type"]) == `"`+typ+`"` {
-			return m
-		}
-	}
+	return w.readWithin(typ, 5*time.Second)
 }
 
 func (w *wsConn) send(v any) {

@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"syscall"
 	"testing"
 	"time"
@@ -16,40 +12,9 @@ import (
 // TestSIGTERMClosesClientsAndExits runs the real binary: on SIGTERM every
 // WebSocket gets status 1001 and the process exits within 5 s.
 func TestSIGTERMClosesClientsAndExits(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "p2pchat")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-stun=")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-
-	// The first log line names the URL.
-	urlRE := regexp.MustCompile(`url=http://(127\.0\.0\.1:\d+)`)
-	sc := bufio.NewScanner(stderr)
-	var addr string
-	for addr == "" && sc.Scan() {
-		if m := urlRE.FindStringSubmatch(sc.Text()); m != nil {
-			addr = m[1]
-		}
-	}
-	if addr == "" {
-		t.Fatal("binary never logged its URL")
-	}
-	go func() { // keep draining the log so the process never blocks on it
-		for sc.Scan() {
-		}
-	}()
+	p := startProcess(t, buildBinary(t), "-addr", "127.0.0.1:0", "-stun=")
+	addr, cmd := p.listening(t, 10*time.Second), p.cmd
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
