@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -20,6 +17,7 @@ import (
 	"github.com/p2pchat/p2pchat/server"
 	"github.com/p2pchat/p2pchat/server/natsbus"
 	"github.com/p2pchat/p2pchat/server/natsnode"
+	"github.com/p2pchat/p2pchat/server/signaling"
 )
 
 // natsFlags join the instance to a NATS system (server/natsbus): with
@@ -148,35 +146,26 @@ func (f *natsFlags) prepare(cfg *server.Config) func(context.Context, *server.Se
 			return nil, err
 		}
 		bo := natsbus.Options{URL: f.url, NATS: opts, Bucket: f.bucket, Lease: f.lease, Replicas: f.replicas}
-		if bo.Replicas == 0 {
-			bo.Replicas = 1
-		}
-		stopNode := func() {}
-		var b *natsbus.Bus
+		open, where, leave := natsbus.Open, f.url, func() {}
 		if f.embedded {
 			node, err := f.startNode(log)
 			if err != nil {
 				return nil, err
 			}
-			stopNode = node.Shutdown
 			bo.URL, bo.NATS = "", node.Connect()
 			if f.replicas == 0 && node.Servers() >= 3 {
 				bo.Replicas = 3
 			}
-			b, err = openWhenFormed(ctx, srv, bo, log)
-			if err != nil {
-				stopNode()
-				return nil, err
-			}
-			log.Info("joined the NATS name space", "nats", "embedded", "server", node.Name(), "servers", node.Servers(), "replicas", bo.Replicas, "bucket", f.bucket, "lease", f.lease, "instance", b.ID())
-		} else {
-			if b, err = natsbus.Open(ctx, srv.Hub(), bo, log); err != nil {
-				return nil, err
-			}
-			log.Info("joined the NATS name space", "nats", f.url, "bucket", f.bucket, "lease", f.lease, "instance", b.ID())
+			open, where, leave = openWhenFormed, "embedded "+node.Name(), node.Shutdown
 		}
+		b, err := open(ctx, srv.Hub(), bo, log)
+		if err != nil {
+			leave()
+			return nil, err
+		}
+		log.Info("joined the NATS name space", "nats", where, "bucket", f.bucket, "lease", f.lease, "instance", b.ID())
 		bus.Store(b)
-		return func() { b.Close(); stopNode() }, nil
+		return func() { b.Close(); leave() }, nil
 	}
 }
 
@@ -185,13 +174,6 @@ func (f *natsFlags) startNode(log *slog.Logger) (*natsnode.Node, error) {
 	o := natsnode.Options{Cluster: f.cluster, StoreDir: f.store, User: f.user, Password: f.password}
 	if f.routes != "" {
 		o.Routes = strings.Split(f.routes, ",")
-	}
-	if o.StoreDir == "" {
-		port := "alone"
-		if _, p, err := net.SplitHostPort(f.cluster); err == nil {
-			port = p
-		}
-		o.StoreDir = filepath.Join(os.TempDir(), "p2pchat-nats-"+port)
 	}
 	node, err := natsnode.Start(o, log)
 	if err != nil {
@@ -209,11 +191,11 @@ const formRetry = time.Second
 // three replicas needs three servers the first time, a leader two), and
 // instances start in any order, so the first ones wait for the others
 // instead of failing.
-func openWhenFormed(ctx context.Context, srv *server.Server, o natsbus.Options, log *slog.Logger) (*natsbus.Bus, error) {
+func openWhenFormed(ctx context.Context, hub *signaling.Hub, o natsbus.Options, log *slog.Logger) (*natsbus.Bus, error) {
 	start := time.Now()
 	lastLog := time.Time{}
 	for {
-		b, err := natsbus.Open(ctx, srv.Hub(), o, log)
+		b, err := natsbus.Open(ctx, hub, o, log)
 		if err == nil {
 			return b, nil
 		}

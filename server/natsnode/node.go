@@ -6,9 +6,10 @@
 // servers on its cluster address (routes). The instance's own bus
 // connects in-process. nats-server starts its routes only once its
 // client listener is up, so that listens too, on a random loopback port,
-// with a password made at random at each start that only the bus knows. The servers form one NATS cluster and one JetStream cluster
-// (names are replicated to three of them, so any one instance may die),
-// and the bus on top behaves exactly as with an external nats-server.
+// with a password made at random at each start that only the bus knows.
+// The servers form one NATS cluster and one JetStream cluster (names are
+// replicated to three of them, so any one instance may die), and the bus
+// on top behaves exactly as with an external nats-server.
 //
 // The routes authenticate with a user and password when given; they are
 // not encrypted, so the cluster addresses belong on a private network.
@@ -25,6 +26,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -48,10 +50,8 @@ const readyTimeout = 30 * time.Second
 
 // Options configure an embedded server.
 type Options struct {
-	// Name is the server's name, unique in the cluster (JetStream tells
-	// its peers apart by it). Empty: "p2pchat-<host>-<cluster port>".
-	Name string
-	// StoreDir is JetStream's directory.
+	// StoreDir is JetStream's directory. Empty: p2pchat-nats-<cluster
+	// port> (or p2pchat-nats-alone) in the temporary directory.
 	StoreDir string
 	// Cluster is the host:port the server listens on for the other
 	// servers' routes; empty: the server is alone.
@@ -79,23 +79,19 @@ func Start(opts Options, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("client password: %w", err)
 	}
 	so := &server.Options{
-		ServerName: opts.Name,
-		Host:       "127.0.0.1",
-		Port:       server.RANDOM_PORT,
-		Username:   clientUser,
-		Password:   hex.EncodeToString(secret),
-		JetStream:  true,
-		StoreDir:   opts.StoreDir,
-		NoSigs:     true,
+		Host:      "127.0.0.1",
+		Port:      server.RANDOM_PORT,
+		Username:  clientUser,
+		Password:  hex.EncodeToString(secret),
+		JetStream: true,
+		StoreDir:  opts.StoreDir,
+		NoSigs:    true,
 	}
 	servers := 1
 	if opts.Cluster != "" {
 		host, port, err := splitHostPort(opts.Cluster)
 		if err != nil {
 			return nil, fmt.Errorf("cluster address %q: %w", opts.Cluster, err)
-		}
-		if so.ServerName == "" {
-			so.ServerName = defaultName(port)
 		}
 		so.Cluster = server.ClusterOpts{
 			Name: clusterName, Host: host, Port: port,
@@ -125,8 +121,15 @@ func Start(opts Options, log *slog.Logger) (*Node, error) {
 	} else if len(opts.Routes) > 0 {
 		return nil, errors.New("routes need a cluster address to listen on")
 	}
-	if so.ServerName == "" {
-		so.ServerName = defaultName(0)
+	// The name is unique in the cluster (JetStream tells its peers apart
+	// by it): the host name and the cluster port.
+	so.ServerName = defaultName(so.Cluster.Port)
+	if so.StoreDir == "" {
+		dir := "p2pchat-nats-alone"
+		if so.Cluster.Port != 0 {
+			dir = "p2pchat-nats-" + strconv.Itoa(so.Cluster.Port)
+		}
+		so.StoreDir = filepath.Join(os.TempDir(), dir)
 	}
 	srv, err := server.NewServer(so)
 	if err != nil {
