@@ -163,19 +163,24 @@ func TestBenchFiles(t *testing.T) {
 	// chunks already dropped but not yet collected (V8 collects when
 	// about 64 MiB of ArrayBuffers have been allocated since the last
 	// collection); with it, what the page really holds.
-	p2p := func(path string, size int64) (float64, float64, float64) {
+	p2p := func(path string, size int64, heap bool) (float64, float64, float64) {
 		n++
 		name := filepath.Base(path)
-		before := heapBytes(b, true)
-		peak, live := before, before
+		var before, peak, live float64
+		if heap {
+			before = heapBytes(b, true)
+			peak, live = before, before
+		}
 		a.upload(path)
 		x := fmt.Sprintf(`state.files[%d]`, n-1)
 		b.wait("offer", x+` && `+x+`.status === 'offered'`)
 		eval[bool](b, fmt.Sprintf(`([...document.querySelectorAll('#log li.file')].find((li) => li.dataset.fid === %s.id).querySelector('button.ok').click(), true)`, x))
 		for i, deadline := 0, time.Now().Add(long); ; i++ {
-			if i%5 == 4 {
+			switch {
+			case !heap:
+			case i%5 == 4:
 				live = max(live, heapBytes(b, true))
-			} else {
+			default:
 				peak = max(peak, heapBytes(b, false))
 			}
 			if eval[bool](b, x+`.status === 'done' || `+x+`.status === 'failed'`) {
@@ -194,46 +199,66 @@ func TestBenchFiles(t *testing.T) {
 		ms := eval[int64](b, x+`.doneAt`) - eval[int64](a, x+`.startAt`)
 		return mbps(size, ms), (max(peak, live) - before) / (1 << 20), (live - before) / (1 << 20)
 	}
-	var raw, pd, p2pSmall []float64
+	// The machine's busy CPU time per transfer: with both browsers on the
+	// same cores every transfer is CPU-bound, and what a sender and a
+	// receiver cost per byte varies far less between runs than their rate.
+	var raw, pd, p2pSmall, cpuRaw, cpuPD, cpuP2P []float64
+	cpu := func(into *[]float64, f func()) {
+		c0 := busyCPU(t)
+		f()
+		*into = append(*into, busyCPU(t)-c0)
+	}
 	for i := range reps {
 		// Fresh channel numbers each round: a closed one's cannot be reused
 		// until its stream reset completes.
 		rid, pid := 10+2*i, 11+2*i
 		evalAwait[bool](b, fmt.Sprintf(`__bench.recv(%d, %d)`, rid, smallMiB<<20))
 		evalAwait[bool](a, fmt.Sprintf(`__bench.send(%d)`, rid))
-		eval[bool](a, fmt.Sprintf(`(__bench.raw(__bench.s%d, %d), true)`, rid, smallMiB<<20))
-		b.waitFor("raw done", fmt.Sprintf(`__bench.r%d.end > 0`, rid), long)
+		cpu(&cpuRaw, func() {
+			eval[bool](a, fmt.Sprintf(`(__bench.raw(__bench.s%d, %d), true)`, rid, smallMiB<<20))
+			b.waitFor("raw done", fmt.Sprintf(`__bench.r%d.end > 0`, rid), long)
+		})
 		raw = append(raw, mbps(smallMiB<<20, eval[int64](b, fmt.Sprintf(`__bench.r%d.end`, rid))-eval[int64](a, `__bench.start`)))
-		s, _, _ := p2p(small, smallMiB<<20)
-		p2pSmall = append(p2pSmall, s)
+		cpu(&cpuP2P, func() {
+			s, _, _ := p2p(small, smallMiB<<20, false)
+			p2pSmall = append(p2pSmall, s)
+		})
 		evalAwait[bool](b, fmt.Sprintf(`__bench.recv(%d, %d, true)`, pid, smallMiB<<20))
 		evalAwait[bool](a, fmt.Sprintf(`__bench.send(%d)`, pid))
-		eval[bool](a, fmt.Sprintf(`(__bench.pairdrop(__bench.s%d, state.files[%d].file), true)`, pid, n-1))
-		b.waitFor("pairdrop done", fmt.Sprintf(`__bench.r%d.end > 0`, pid), long)
+		cpu(&cpuPD, func() {
+			eval[bool](a, fmt.Sprintf(`(__bench.pairdrop(__bench.s%d, state.files[%d].file), true)`, pid, n-1))
+			b.waitFor("pairdrop done", fmt.Sprintf(`__bench.r%d.end > 0`, pid), long)
+		})
 		pd = append(pd, mbps(smallMiB<<20, eval[int64](b, fmt.Sprintf(`__bench.r%d.end`, pid))-eval[int64](a, `__bench.start`)))
 		eval[bool](b, fmt.Sprintf(`(__bench.r%d = null, true)`, pid))
 	}
-	bigMbps, heapPeak, heap := p2p(big, bigMiB<<20)
+	bigMbps, heapPeak, heap := p2p(big, bigMiB<<20, true)
 	med := func(v []float64) float64 {
 		s := slices.Clone(v)
 		slices.Sort(s)
 		return s[len(s)/2]
 	}
 	var tab strings.Builder
-	fmt.Fprintf(&tab, "\n%-34s %10s %10s   runs\n", "transfer (loopback, 2 Chromiums)", "Mbit/s", "MB/s")
-	row := func(name string, v []float64) {
-		fmt.Fprintf(&tab, "%-34s %10.0f %10.1f   %s\n", name, med(v), med(v)/8, fmtRuns(v))
+	fmt.Fprintf(&tab, "\n%-34s %10s %10s %8s   runs (Mbit/s; CPU s)\n", "transfer (loopback, 2 Chromiums)", "Mbit/s", "MB/s", "CPU s")
+	row := func(name string, v, c []float64) {
+		cs, cr := "", ""
+		if len(c) > 0 {
+			cs, cr = strconv.FormatFloat(med(c), 'f', 2, 64), "; "+fmtRuns(c, 2)
+		}
+		fmt.Fprintf(&tab, "%-34s %10.0f %10.1f %8s   %s%s\n", name, med(v), med(v)/8, cs, fmtRuns(v, 0), cr)
 	}
-	row(fmt.Sprintf("(a) raw, %d MiB max-size messages", smallMiB), raw)
-	row(fmt.Sprintf("(b) p2pchat, %d MiB file", smallMiB), p2pSmall)
-	row(fmt.Sprintf("(b) p2pchat, %d MiB file", bigMiB), []float64{bigMbps})
-	row(fmt.Sprintf("(c) PairDrop-style, %d MiB", smallMiB), pd)
+	row(fmt.Sprintf("(a) raw, %d MiB max-size messages", smallMiB), raw, cpuRaw)
+	row(fmt.Sprintf("(b) p2pchat, %d MiB file", smallMiB), p2pSmall, cpuP2P)
+	row(fmt.Sprintf("(b) p2pchat, %d MiB file", bigMiB), []float64{bigMbps}, nil)
+	row(fmt.Sprintf("(c) PairDrop-style, %d MiB", smallMiB), pd, cpuPD)
+	fmt.Fprintf(&tab, "CPU s: the machine's busy CPU time (all cores, /proc/stat) from the start to the end of each transfer\n")
 	fmt.Fprintf(&tab, "receiver heap growth (JS heap + ArrayBuffers) for %d MiB: %.1f MiB live at most, %.1f MiB with uncollected garbage\n", bigMiB, heap, heapPeak)
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Fprintf(&tab, "load average at the end (other work on the machine skews every figure): %s", load)
 	out, _ := json.Marshal(map[string]any{
 		"raw_mbps": round1(med(raw)), "p2pchat_mbps": round1(med(p2pSmall)), "p2pchat_big_mbps": round1(bigMbps),
 		"pairdrop_style_mbps": round1(med(pd)), "ratio": math.Round(med(p2pSmall)/med(raw)*100) / 100,
+		"raw_cpu_s": round2(med(cpuRaw)), "p2pchat_cpu_s": round2(med(cpuP2P)), "pairdrop_style_cpu_s": round2(med(cpuPD)),
 		"heap_mib": round1(heap), "heap_peak_mib": round1(heapPeak), "big_mib": bigMiB, "runs": reps, "loadavg": strings.Fields(string(load) + " ?")[0],
 	})
 	fmt.Println(tab.String())
@@ -241,11 +266,30 @@ func TestBenchFiles(t *testing.T) {
 }
 
 func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
+func round2(v float64) float64 { return math.Round(v*100) / 100 }
 
-func fmtRuns(v []float64) string {
+func fmtRuns(v []float64, prec int) string {
 	s := make([]string, len(v))
 	for i, x := range v {
-		s[i] = strconv.FormatFloat(x, 'f', 0, 64)
+		s[i] = strconv.FormatFloat(x, 'f', prec, 64)
 	}
 	return strings.Join(s, " ")
+}
+
+// busyCPU is the machine's CPU time so far, in seconds, not counting idle
+// and I/O wait (/proc/stat; USER_HZ is 100 on Linux).
+func busyCPU(t *testing.T) float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatalf("reading /proc/stat: %v", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	var busy float64
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseFloat(f, 64)
+		if i != 3 && i != 4 && i < 8 { // idle, iowait; guest time is in user already
+			busy += v
+		}
+	}
+	return busy / 100
 }
