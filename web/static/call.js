@@ -18,7 +18,6 @@ const probeTries = 3;
 // the last negotiation is this old.
 const settleMs = 1000;
 
-/** @param {any} d */
 const setup = (d) => (/^a=setup:(\w+)/m.exec(d ? d.sdp : '') || [])[1];
 
 /**
@@ -53,9 +52,7 @@ export class PeerLink {
     this.mayOffer = o.initiator;
     /** @type {any[]} candidates that came before a remote description */
     this.pending = [];
-    /** @type {any} */
     this.restartTimer = 0;
-    /** @type {any} */
     this.probeTimer = 0;
     this.probes = 0;
     this.ufrags = '';
@@ -126,7 +123,6 @@ export class PeerLink {
     return this.queue;
   }
 
-  /** @param {any} m */
   async apply(m) {
     if (this.closed) return;
     const pc = this.pc;
@@ -267,7 +263,6 @@ export class PeerLink {
     }, probeDelayMs);
   }
 
-  /** @param {any} n */
   pong(n) {
     if (n !== this.probeN) return;
     clearTimeout(this.probeTimer);
@@ -300,7 +295,6 @@ export class PeerLink {
   /** path is 'relay' if the selected candidate pair uses a TURN relay, else 'direct' ('' if none yet). */
   async path() {
     const stats = await this.pc.getStats();
-    /** @type {any} */
     let pair = null;
     stats.forEach((r) => {
       if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);

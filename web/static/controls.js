@@ -6,7 +6,6 @@ import { els } from './ui.js';
 import { setText, t } from './i18n.js';
 import * as media from './media.js';
 
-/** @type {any} */
 let S;
 let cams = 0;
 

@@ -38,9 +38,8 @@ export function saveName(s) {
   return s || 'file';
 }
 
-/** disk sink: streamed into the origin private file system (no dialog, works headless) */
-const canDisk = !!(navigator.storage && navigator.storage.getDirectory && self.FileSystemFileHandle &&
-  'createWritable' in FileSystemFileHandle.prototype) && !location.search.includes('filemem=1');
+/** disk sink: into the origin private file system by sink.js (no dialog, works headless) */
+const canDisk = !!(navigator.storage && navigator.storage.getDirectory && self.Worker) && !location.search.includes('filemem=1');
 
 const opfs = () => navigator.storage.getDirectory();
 
@@ -49,22 +48,32 @@ if (canDisk) opfs().then(async (d) => {
   for await (const k of d.keys()) if (k.startsWith('p2p-')) d.removeEntry(k).catch(() => {});
 }).catch(() => {});
 
-/** @param {any} x @returns {Promise<any>} write(bytes), close() -> File, drop() */
+/** @param {any} x @returns {Promise<any>} write(bytes, at), close() -> File, drop() */
 async function openSink(x) {
   if (canDisk) {
+    const name = 'p2p-' + x.id, wk = new Worker('sink.js'), q = [];
+    // Answers come in order: '' or an error.
+    const call = (m, t = []) => new Promise((ok, no) => { q.push((e) => e ? no(Error(e)) : ok(0)); wk.postMessage(m, t); });
+    wk.onmessage = (e) => q.shift()(e.data);
+    wk.onerror = (e) => { for (const f of q.splice(0)) f('worker ' + e.message); };
+    const gone = () => { wk.terminate(); opfs().then(d => d.removeEntry(name)).catch(() => {}); };
     try {
       const est = await navigator.storage.estimate();
       if ((est.quota || 0) - (est.usage || 0) < x.size) throw new Error('space');
-      const d = await opfs();
-      const f = await d.getFileHandle('p2p-' + x.id, { create: true });
-      const w = await f.createWritable();
+      await call(['open', name]);
       return {
         disk: true,
-        write: b => w.write(b),
-        async close() { await w.close(); const file = await f.getFile(); return new File([file], x.save, { type: x.type }); },
-        drop() { w.abort().catch(() => {}).then(() => d.removeEntry(f.name)).catch(() => {}); },
+        // b moves to the worker, empty after.
+        write: (b, at) => call(['write', b, at], [b.buffer]),
+        async close() {
+          await call(['close']);
+          wk.terminate();
+          return new File([await (await (await opfs()).getFileHandle(name)).getFile()], x.save, { type: x.type });
+        },
+        drop() { call(['close']).finally(gone).catch(() => {}); },
       };
     } catch (e) {
+      gone();
       if (String(e).includes('space') || x.size > memLimit) throw e;
     }
   }
@@ -297,8 +306,9 @@ export class Files {
     // where a resume starts.
     x.chain = x.chain.then(async () => {
       if (final.includes(x.status)) return;
-      await x.sink.write(b);
-      x.written += b.length;
+      const n = b.length;
+      await x.sink.write(b, x.written);
+      x.written += n;
       if (x.status === 'receiving') this.send({ t: 'ack', id: x.id, off: x.written });
     }).catch(e => {
       this.h.log('files: write failed', String(e));

@@ -8,7 +8,6 @@ import { final, memLimit } from './files.js';
 
 // Row elements by transfer.
 const rows = new Map();
-/** @type {any} */
 let files;
 /** @type {() => string} */
 let peerName;

@@ -34,7 +34,6 @@ const state = {
   logins: 0,
   /** @type {any} {key, args} */
   loginError: null,
-  /** @type {any} */
   dialError: null,
   /** @type {string[]} */
   users: [],
@@ -63,7 +62,6 @@ function newCall(peer, s) {
     kind: 'text', av: media.newAv(), peerAv: null, peerHad: null, q: null, videoMs: 0 };
 }
 
-/** @param {any} s */
 function render(s) {
   renderUI(s);
   renderAv(s);
@@ -86,7 +84,6 @@ let link = null;
 let pendingOffer = null;
 /** @type {any[]} */
 let pendingCands = [];
-/** @type {any} */
 let ringTimer, lostTimer;
 let t0 = 0;
 let relogins = 0;
@@ -142,7 +139,6 @@ const sig = new Signaling({
 
 state.signaling = sig;
 
-/** @param {any} m */
 function onMessage(m) {
   const from = typeof m.name === 'string' ? m.name : '';
   const c = state.call;
@@ -190,7 +186,6 @@ function onMessage(m) {
 /** @type {Set<string>} */
 const online = new Set();
 
-/** @param {any} m */
 function onPresence(m) {
   if (m.full) online.clear();
   for (const u of (m.full ? m.users : m.joined) || []) online.add(String(u));

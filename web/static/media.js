@@ -7,10 +7,8 @@
 
 import { sample } from './quality.js';
 
-/** @type {any} */
 let S;
 let rerender = () => {};
-/** @type {any} */
 let link = null;
 /** @type {Record<string, MediaStreamTrack|null>} */
 const tr = { mic: null, cam: null, screen: null };
@@ -23,7 +21,6 @@ let scr = null;
 let remote = new MediaStream(), remote2 = new MediaStream();
 /** @type {Map<MediaStreamTrack, string>} */
 let got = new Map();
-/** @type {any} */
 let statsTimer = 0, prevStats = null, wake = null;
 
 /** @param {any} state @param {() => void} render */
@@ -43,7 +40,6 @@ export function kindOf(sdp) {
   return sends('video') ? 'video' : sends('audio') ? 'voice' : 'text';
 }
 
-/** @param {any} e */
 function errName(e) {
   const n = e && e.name;
   if (n === 'NotAllowedError' || n === 'SecurityError') return 'denied';
@@ -64,7 +60,6 @@ async function gum(dev, id, facing) {
     av.err = 'insecure';
     return null;
   }
-  /** @type {any} */
   const c = dev === 'cam' ? { width: { ideal: 640 }, height: { ideal: 480 } } : {};
   if (id) c.deviceId = { exact: id };
   if (facing) c.facingMode = { exact: facing };

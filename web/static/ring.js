@@ -8,7 +8,6 @@ import { t } from './i18n.js';
 
 /** @type {AudioContext|null} */
 let ctx = null;
-/** @type {any} */
 let nodes = null, flash = 0, note = null, title = '', text = '';
 
 /**

@@ -32,9 +32,7 @@ export class Signaling {
     this.retries = 0;
     this.retryAt = 0;
     this.taken = 0; // "name taken" answers to a re-login (tests read it)
-    /** @type {any} */
     this.timer = 0;
-    /** @type {any} */
     this.probe = 0;
     /** @type {{m: any, at: number}[]} */
     this.outbox = [];

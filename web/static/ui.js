@@ -85,10 +85,6 @@ let shownUsers = '';
  * @type {Map<string, HTMLLIElement>} */
 const userRows = new Map();
 
-/**
- * @param {any} s
- * @param {boolean} canCall
- */
 function renderUsers(s, canCall) {
   const others = s.users.filter(u => u !== s.name);
   setText(els.count, 'onlineCount', Math.max(0, s.online - 1)); // others: the list includes us
