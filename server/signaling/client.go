@@ -53,12 +53,21 @@ func (c *Client) send(msg []byte) bool {
 	}
 	if c.slow.CompareAndSwap(false, true) {
 		c.hub.stats.SlowDisconnects.Add(1)
-		c.hub.log.Warn("disconnecting slow client", "conn", c.id, "remote", c.remote, "name", c.name)
+		c.hub.log.Warn("disconnecting slow client", "conn", c.id, "remote", c.remote, "name", c.logName())
 	}
 	// A close frame would queue behind the data the client is not
 	// reading, so drop the connection at once; its end releases the name.
 	c.conn.CloseNow()
 	return false
+}
+
+// logName is the name for a log line written on any goroutine: while a
+// claim goroutine may be writing it, none yet.
+func (c *Client) logName() string {
+	if c.claiming.Load() {
+		return ""
+	}
+	return c.name
 }
 
 // OnMessage handles one message from the client, within its rate limit.
