@@ -21,7 +21,7 @@ import (
 // lease, which outlasts the JetStream leader elections the death starts:
 // a session moves to another instance with its token at once, the
 // dead instance's other names come free within the lease, and their
-// call peers get leave.
+// call peers get leave. Started again with an empty store, it rejoins.
 func TestNATSEmbeddedCluster(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t)
@@ -106,7 +106,40 @@ func TestNATSEmbeddedCluster(t *testing.T) {
 	if dialWS(t, urls[2], nil).login("carol", false) == "" {
 		t.Fatal("carol still taken after her instance's lease")
 	}
-	for _, u := range urls[1:] {
+
+	// The machine comes back with its store gone (the default store is
+	// under the temp directory, which a reboot may empty): the instance
+	// rejoins the cluster on its old address, catches up and serves the
+	// same name space.
+	restarted := time.Now()
+	procs[0] = startProcess(t, bin, "-addr", "127.0.0.1:0", "-https-addr=", "-stun=",
+		"-nats-embedded", "-nats-cluster", cluster[0], "-nats-routes", strings.Join(cluster, ","),
+		"-nats-store", t.TempDir(), "-nats-user", "p2pchat", "-nats-password", "route-secret")
+	urls[0] = "http://" + procs[0].listening(t, 90*time.Second)
+	waitHealthy(t, urls[0], 60*time.Second)
+	t.Logf("the instance restarted with an empty store serves %v after its start", time.Since(restarted).Round(time.Millisecond))
+	var dave *wsConn
+	for dave == nil {
+		c := dialWS(t, urls[0], nil)
+		c.send(map[string]any{"type": "login", "name": "bob"})
+		m, err := c.tryRead("login", 5*time.Second)
+		switch {
+		case err == nil && string(m["code"]) == `"name-taken"`:
+			dave = dialWS(t, urls[0], nil)
+		case err == nil:
+			t.Fatalf("bob, held on another instance, given out again by the restarted one: %v", m)
+		case websocket.CloseStatus(err) != websocket.StatusTryAgainLater || time.Since(restarted) > 90*time.Second:
+			t.Fatalf("login on the restarted instance: %v", err)
+		default:
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	dave.login("dave", true)
+	dave.send(map[string]any{"type": "offer", "name": "bob", "offer": "o4"})
+	if m := bob.read("offer"); string(m["name"]) != `"dave"` || string(m["offer"]) != `"o4"` {
+		t.Fatalf("offer from the restarted instance: %v", m)
+	}
+	for _, u := range urls {
 		waitHealthy(t, u, 30*time.Second)
 		if n := metric(t, u, "p2pchat_nats_fail_closed_total"); n != "0" {
 			t.Errorf("%s failed closed %s times", u, n)
