@@ -252,13 +252,22 @@ func TestBenchFiles(t *testing.T) {
 	row(fmt.Sprintf("(b) p2pchat, %d MiB file", bigMiB), []float64{bigMbps}, nil)
 	row(fmt.Sprintf("(c) PairDrop-style, %d MiB", smallMiB), pd, cpuPD)
 	fmt.Fprintf(&tab, "CPU s: the machine's busy CPU time (all cores, /proc/stat) from the start to the end of each transfer\n")
+	// The machine's speed drifts between rounds (raw alone moves by
+	// half): each p2pchat round over the raw round just before it
+	// compares like with like.
+	var rounds []float64
+	for i := range raw {
+		rounds = append(rounds, p2pSmall[i]/raw[i])
+	}
+	fmt.Fprintf(&tab, "p2pchat/raw: %.2f of the medians; %.2f, the median of each round's (%s)\n", med(p2pSmall)/med(raw), med(rounds), fmtRuns(rounds, 2))
 	fmt.Fprintf(&tab, "receiver heap growth (JS heap + ArrayBuffers) for %d MiB: %.1f MiB live at most, %.1f MiB with uncollected garbage\n", bigMiB, heap, heapPeak)
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Fprintf(&tab, "load average at the end (other work on the machine skews every figure): %s", load)
 	out, _ := json.Marshal(map[string]any{
 		"raw_mbps": round1(med(raw)), "p2pchat_mbps": round1(med(p2pSmall)), "p2pchat_big_mbps": round1(bigMbps),
 		"pairdrop_style_mbps": round1(med(pd)), "ratio": math.Round(med(p2pSmall)/med(raw)*100) / 100,
-		"raw_cpu_s": round2(med(cpuRaw)), "p2pchat_cpu_s": round2(med(cpuP2P)), "pairdrop_style_cpu_s": round2(med(cpuPD)),
+		"ratio_rounds": round2(med(rounds)),
+		"raw_cpu_s":    round2(med(cpuRaw)), "p2pchat_cpu_s": round2(med(cpuP2P)), "pairdrop_style_cpu_s": round2(med(cpuPD)),
 		"heap_mib": round1(heap), "heap_peak_mib": round1(heapPeak), "big_mib": bigMiB, "runs": reps, "loadavg": strings.Fields(string(load) + " ?")[0],
 	})
 	fmt.Println(tab.String())
