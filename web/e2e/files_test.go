@@ -165,6 +165,38 @@ func TestFileTransfer(t *testing.T) {
 	// Chat still flows beside the files.
 	a.say("all there?")
 	b.got("all there?")
+	// The received files are on disk, one each; a call with someone else
+	// drops the old transfers (reset), and their files with them.
+	if n := b.opfsFiles(); n != 4 {
+		t.Errorf("%d received files in the origin private file system, want 4", n)
+	}
+	eval[bool](b, `(__files.reset(), true)`)
+	b.noOPFSFiles()
+}
+
+// opfsFiles counts the received files (p2p-<id>) in the page's origin
+// private file system.
+func (p *peer) opfsFiles() int {
+	p.t.Helper()
+	return evalAwait[int](p, `(async () => { let n = 0;
+		for await (const k of (await navigator.storage.getDirectory()).keys()) if (k.startsWith('p2p-')) n++;
+		return n; })()`)
+}
+
+// noOPFSFiles waits until no received file is left on disk (deleting is
+// asynchronous: the sink worker closes its handle first).
+func (p *peer) noOPFSFiles() {
+	p.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		n := p.opfsFiles()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: %d files of transfers that are over left on disk", p.name, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // Transfers on a busy 2-core machine shared with other tests can crawl:
@@ -307,6 +339,8 @@ func TestFileCancelDeclineDamage(t *testing.T) {
 	b.callState("connected", "cara")
 	a.say("still talking")
 	b.got("still talking")
+	// Cancelled, declined and failed: nothing of them stays on disk.
+	b.noOPFSFiles()
 }
 
 // TestFileResume: an ICE restart in the middle of a file, then the

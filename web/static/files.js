@@ -57,6 +57,7 @@ async function openSink(x) {
     wk.onmessage = (e) => q.shift()(e.data);
     wk.onerror = (e) => { for (const f of q.splice(0)) f('worker ' + e.message); };
     const gone = () => { wk.terminate(); opfs().then(d => d.removeEntry(name)).catch(() => {}); };
+    let open = true;
     try {
       const est = await navigator.storage.estimate();
       if ((est.quota || 0) - (est.usage || 0) < x.size) throw new Error('space');
@@ -67,10 +68,11 @@ async function openSink(x) {
         write: (b, at) => call(['write', b, at], [b.buffer]),
         async close() {
           await call(['close']);
+          open = false;
           wk.terminate();
           return new File([await (await (await opfs()).getFileHandle(name)).getFile()], x.save, { type: x.type });
         },
-        drop() { call(['close']).finally(gone).catch(() => {}); },
+        drop() { open ? call(['close']).finally(gone).catch(() => {}) : gone(); },
       };
     } catch (e) {
       gone();

@@ -1,5 +1,4 @@
-// Disk sink worker (files.js): a sync access handle, which only workers
-// get, writes a file's pieces with no copy through the browser process.
+// Disk sink worker (files.js): sync access handles write from workers only.
 let h;
 onmessage = async ({ data: [op, a, at] }) => {
   try {
