@@ -346,14 +346,25 @@ func TestFileCancelDeclineDamage(t *testing.T) {
 // TestFileResume: an ICE restart in the middle of a file, then the
 // connection lost in the middle of another and a new call between the
 // same two: the transfer goes on from the last confirmed piece, and both
-// files arrive with the sender's SHA-256. The receiver here keeps files in
-// memory (?filemem=1, as a browser without the file system API does), and
-// refuses an offer above its memory limit.
+// files arrive with the sender's SHA-256, once into each sink: the disk
+// (the sink worker writes each piece at its offset), and memory
+// (?filemem=1, as a browser without the file system API does), where the
+// receiver also refuses an offer above its memory limit.
 func TestFileResume(t *testing.T) {
+	for _, memory := range []bool{false, true} {
+		t.Run(map[bool]string{false: "disk", true: "memory"}[memory], func(t *testing.T) { fileResume(t, memory) })
+	}
+}
+
+func fileResume(t *testing.T, memory bool) {
 	ctx := browserTestFor(t, fileDeadline)
 	srv := startServer(t)
+	query := ""
+	if memory {
+		query = "filemem=1"
+	}
 	a := newPeer(t, ctx, srv.URL(""), "rae")
-	b := newPeer(t, ctx, srv.URL("filemem=1"), "ray")
+	b := newPeer(t, ctx, srv.URL(query), "ray")
 	for _, p := range []*peer{a, b} {
 		eval[any](p, recordPCs)
 	}
@@ -398,11 +409,14 @@ func TestFileResume(t *testing.T) {
 	if got := eval[int](b, fileJS("two.bin")+`.resumedAt`); got != 3<<20 {
 		t.Errorf("resumed at %d, want %d", got, 3<<20)
 	}
-	if eval[bool](b, fileJS("two.bin")+`.sink.disk`) {
-		t.Error("?filemem=1 still streamed to disk")
+	if got := eval[bool](b, fileJS("two.bin")+`.sink.disk`); got == memory {
+		t.Errorf("streamed to disk: %v, with ?filemem=1: %v", got, memory)
 	}
 	if got := eval[int](b, `state.files.length`); got != 2 {
 		t.Errorf("receiver lists %d transfers, want 2", got)
+	}
+	if !memory {
+		return
 	}
 
 	// An offer above the memory limit cannot be accepted, and says why.
