@@ -29,13 +29,17 @@ func TestNATSEmbeddedCluster(t *testing.T) {
 	for range 3 {
 		cluster = append(cluster, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	}
+	// Instance i, with an empty store each time.
+	start := func(i int) *process {
+		return startProcess(t, bin, "-addr", "127.0.0.1:0", "-https-addr=", "-stun=",
+			"-nats-embedded", "-nats-cluster", cluster[i], "-nats-routes", strings.Join(cluster, ","),
+			"-nats-store", t.TempDir(), "-nats-user", "p2pchat", "-nats-password", "route-secret")
+	}
 	// All at once: the first ones wait for the others to form the cluster.
 	procs := make([]*process, 3)
 	began := time.Now()
 	for i := range procs {
-		procs[i] = startProcess(t, bin, "-addr", "127.0.0.1:0", "-https-addr=", "-stun=",
-			"-nats-embedded", "-nats-cluster", cluster[i], "-nats-routes", strings.Join(cluster, ","),
-			"-nats-store", t.TempDir(), "-nats-user", "p2pchat", "-nats-password", "route-secret")
+		procs[i] = start(i)
 	}
 	for _, p := range procs {
 		urls = append(urls, "http://"+p.listening(t, 90*time.Second))
@@ -71,23 +75,10 @@ func TestNATSEmbeddedCluster(t *testing.T) {
 
 	// alice's page reconnects elsewhere with its token: the name comes
 	// back at once (once JetStream has a leader for the bucket again).
-	var again *wsConn
-	for again == nil {
-		c := dialWS(t, urls[1], nil)
-		c.send(map[string]any{"type": "login", "name": "alice", "token": token})
-		// While the bucket has no leader the claim times out and the
-		// connection is closed with 1013: the page tries again.
-		m, err := c.tryRead("login", 5*time.Second)
-		switch {
-		case err != nil && websocket.CloseStatus(err) != websocket.StatusTryAgainLater:
-			t.Fatalf("alice's login with her token: %v", err)
-		case err == nil && string(m["success"]) == "true":
-			again = c
-		case time.Since(killed) > 20*time.Second:
-			t.Fatalf("alice's token refused 20 s after the kill: %v %v", m, err)
-		default:
-			time.Sleep(200 * time.Millisecond)
-		}
+	again, m := loginUntil(t, urls[1], map[string]any{"type": "login", "name": "alice", "token": token},
+		killed.Add(20*time.Second), func(m map[string]json.RawMessage) bool { return string(m["success"]) == "true" })
+	if string(m["success"]) != "true" {
+		t.Fatalf("alice's token refused 20 s after the kill: %v", m)
 	}
 	t.Logf("alice back with her token %v after her instance was killed", time.Since(killed).Round(time.Millisecond))
 	again.send(map[string]any{"type": "offer", "name": "bob", "offer": "o3"})
@@ -112,28 +103,15 @@ func TestNATSEmbeddedCluster(t *testing.T) {
 	// rejoins the cluster on its old address, catches up and serves the
 	// same name space.
 	restarted := time.Now()
-	procs[0] = startProcess(t, bin, "-addr", "127.0.0.1:0", "-https-addr=", "-stun=",
-		"-nats-embedded", "-nats-cluster", cluster[0], "-nats-routes", strings.Join(cluster, ","),
-		"-nats-store", t.TempDir(), "-nats-user", "p2pchat", "-nats-password", "route-secret")
+	procs[0] = start(0)
 	urls[0] = "http://" + procs[0].listening(t, 90*time.Second)
 	waitHealthy(t, urls[0], 60*time.Second)
 	t.Logf("the instance restarted with an empty store serves %v after its start", time.Since(restarted).Round(time.Millisecond))
-	var dave *wsConn
-	for dave == nil {
-		c := dialWS(t, urls[0], nil)
-		c.send(map[string]any{"type": "login", "name": "bob"})
-		m, err := c.tryRead("login", 5*time.Second)
-		switch {
-		case err == nil && string(m["code"]) == `"name-taken"`:
-			dave = dialWS(t, urls[0], nil)
-		case err == nil:
-			t.Fatalf("bob, held on another instance, given out again by the restarted one: %v", m)
-		case websocket.CloseStatus(err) != websocket.StatusTryAgainLater || time.Since(restarted) > 90*time.Second:
-			t.Fatalf("login on the restarted instance: %v", err)
-		default:
-			time.Sleep(200 * time.Millisecond)
-		}
+	anyReply := func(map[string]json.RawMessage) bool { return true }
+	if _, m := loginUntil(t, urls[0], map[string]any{"type": "login", "name": "bob"}, restarted.Add(90*time.Second), anyReply); string(m["code"]) != `"name-taken"` {
+		t.Fatalf("bob, held on another instance, given out again by the restarted one: %v", m)
 	}
+	dave := dialWS(t, urls[0], nil)
 	dave.login("dave", true)
 	dave.send(map[string]any{"type": "offer", "name": "bob", "offer": "o4"})
 	if m := bob.read("offer"); string(m["name"]) != `"dave"` || string(m["offer"]) != `"o4"` {
@@ -144,6 +122,28 @@ func TestNATSEmbeddedCluster(t *testing.T) {
 		if n := metric(t, u, "p2pchat_nats_fail_closed_total"); n != "0" {
 			t.Errorf("%s failed closed %s times", u, n)
 		}
+	}
+}
+
+// loginUntil sends the login msg on a new connection to base, and again on
+// another while the reply is not one done takes or the connection is
+// closed with 1013 (a claim that timed out while a bucket had no leader;
+// the page tries again too), until deadline. It returns the connection
+// and the last reply.
+func loginUntil(t *testing.T, base string, msg map[string]any, deadline time.Time, done func(map[string]json.RawMessage) bool) (*wsConn, map[string]json.RawMessage) {
+	t.Helper()
+	for {
+		c := dialWS(t, base, nil)
+		c.send(msg)
+		m, err := c.tryRead("login", 5*time.Second)
+		late := time.Now().After(deadline)
+		switch {
+		case err == nil && (done(m) || late):
+			return c, m
+		case err != nil && (websocket.CloseStatus(err) != websocket.StatusTryAgainLater || late):
+			t.Fatalf("login %v on %s: %v", msg["name"], base, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
