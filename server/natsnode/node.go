@@ -18,6 +18,7 @@
 package natsnode
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -87,39 +88,9 @@ func Start(opts Options, log *slog.Logger) (*Node, error) {
 		StoreDir:  opts.StoreDir,
 		NoSigs:    true,
 	}
-	servers := 1
-	if opts.Cluster != "" {
-		host, port, err := splitHostPort(opts.Cluster)
-		if err != nil {
-			return nil, fmt.Errorf("cluster address %q: %w", opts.Cluster, err)
-		}
-		so.Cluster = server.ClusterOpts{
-			Name: clusterName, Host: host, Port: port,
-			Username: opts.User, Password: opts.Password,
-		}
-		// Our own address among the routes: JetStream wants a cluster
-		// to have routes, even a cluster of one so far, and the server
-		// skips a route to itself.
-		self := net.JoinHostPort(host, strconv.Itoa(port))
-		peers := map[string]bool{}
-		for _, r := range append([]string{self}, opts.Routes...) {
-			u, err := routeURL(r, opts.User, opts.Password)
-			if err != nil {
-				return nil, err
-			}
-			if !peers[u.Host] {
-				so.Routes = append(so.Routes, u)
-				peers[u.Host] = true
-			}
-		}
-		servers = len(peers)
-		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() && len(peers) > 1 {
-			// Listening on every address, we cannot tell our own among
-			// the routes: the list is taken to name every server.
-			servers--
-		}
-	} else if len(opts.Routes) > 0 {
-		return nil, errors.New("routes need a cluster address to listen on")
+	servers, err := cluster(opts, so)
+	if err != nil {
+		return nil, err
 	}
 	// The name is unique in the cluster (JetStream tells its peers apart
 	// by it): the host name and the cluster port.
@@ -150,6 +121,46 @@ func Start(opts Options, log *slog.Logger) (*Node, error) {
 		}
 	}
 	return &Node{srv: srv, servers: servers, password: so.Password}, nil
+}
+
+// cluster sets so's route listener and routes from opts and returns how
+// many servers the cluster has, this one included (1 when alone).
+func cluster(opts Options, so *server.Options) (int, error) {
+	if opts.Cluster == "" {
+		if len(opts.Routes) > 0 {
+			return 0, errors.New("routes need a cluster address to listen on")
+		}
+		return 1, nil
+	}
+	host, port, err := splitHostPort(opts.Cluster)
+	if err != nil {
+		return 0, fmt.Errorf("cluster address %q: %w", opts.Cluster, err)
+	}
+	so.Cluster = server.ClusterOpts{
+		Name: clusterName, Host: host, Port: port,
+		Username: opts.User, Password: opts.Password,
+	}
+	// Our own address among the routes: JetStream wants a cluster to
+	// have routes, even a cluster of one so far, and the server skips a
+	// route to itself.
+	self := net.JoinHostPort(host, strconv.Itoa(port))
+	peers := map[string]bool{}
+	for _, r := range append([]string{self}, opts.Routes...) {
+		u, err := routeURL(r, opts.User, opts.Password)
+		if err != nil {
+			return 0, err
+		}
+		if !peers[u.Host] {
+			so.Routes = append(so.Routes, u)
+			peers[u.Host] = true
+		}
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() && len(peers) > 1 {
+		// Listening on every address, we cannot tell our own among the
+		// routes: the list is taken to name every server.
+		return len(peers) - 1, nil
+	}
+	return len(peers), nil
 }
 
 // Connect are the options that connect a NATS client to the server
@@ -230,11 +241,20 @@ type logger struct {
 	fatal atomic.Pointer[string]
 }
 
-func (l *logger) Noticef(f string, v ...any) { l.log.Debug(fmt.Sprintf(f, v...)) }
-func (l *logger) Warnf(f string, v ...any)   { l.log.Debug(fmt.Sprintf(f, v...)) }
-func (l *logger) Errorf(f string, v ...any)  { l.log.Warn(fmt.Sprintf(f, v...)) }
-func (l *logger) Debugf(f string, v ...any)  { l.log.Debug(fmt.Sprintf(f, v...)) }
-func (l *logger) Tracef(f string, v ...any)  { l.log.Debug(fmt.Sprintf(f, v...)) }
+func (l *logger) Noticef(f string, v ...any) { l.at(slog.LevelDebug, f, v) }
+func (l *logger) Warnf(f string, v ...any)   { l.at(slog.LevelDebug, f, v) }
+func (l *logger) Errorf(f string, v ...any)  { l.at(slog.LevelWarn, f, v) }
+func (l *logger) Debugf(f string, v ...any)  { l.at(slog.LevelDebug, f, v) }
+func (l *logger) Tracef(f string, v ...any)  { l.at(slog.LevelDebug, f, v) }
+
+// at logs at level, formatting only a line the handler takes: the
+// notices come every two seconds while the cluster forms, and at the
+// default level nobody reads them.
+func (l *logger) at(level slog.Level, f string, v []any) {
+	if l.log.Enabled(context.Background(), level) {
+		l.log.Log(context.Background(), level, fmt.Sprintf(f, v...))
+	}
+}
 
 func (l *logger) Fatalf(f string, v ...any) {
 	msg := fmt.Sprintf(f, v...)
