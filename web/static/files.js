@@ -48,34 +48,38 @@ if (canDisk) opfs().then(async (d) => {
   for await (const k of d.keys()) if (k.startsWith('p2p-')) d.removeEntry(k).catch(() => {});
 }).catch(() => {});
 
+/** x's file in OPFS, by sink.js. @param {any} x */
+async function diskSink(x) {
+  const name = 'p2p-' + x.id, wk = new Worker('sink.js'), q = [];
+  // Answers come in order: '' or an error.
+  const call = (m, t = []) => new Promise((ok, no) => { q.push((e) => e ? no(Error(e)) : ok(0)); wk.postMessage(m, t); });
+  wk.onmessage = (e) => q.shift()(e.data);
+  wk.onerror = (e) => { for (const f of q.splice(0)) f('worker ' + e.message); };
+  const gone = () => { wk.terminate(); opfs().then(d => d.removeEntry(name)).catch(() => {}); };
+  let open = true;
+  await call(['open', name]).catch((e) => { gone(); throw e; });
+  return {
+    disk: true,
+    // b moves to the worker, empty after.
+    write: (b, at) => call(['write', b, at], [b.buffer]),
+    async close() {
+      await call(['close']);
+      open = false;
+      wk.terminate();
+      return new File([await (await (await opfs()).getFileHandle(name)).getFile()], x.save, { type: x.type });
+    },
+    drop() { open ? call(['close']).finally(gone).catch(() => {}) : gone(); },
+  };
+}
+
 /** @param {any} x @returns {Promise<any>} write(bytes, at), close() -> File, drop() */
 async function openSink(x) {
   if (canDisk) {
-    const name = 'p2p-' + x.id, wk = new Worker('sink.js'), q = [];
-    // Answers come in order: '' or an error.
-    const call = (m, t = []) => new Promise((ok, no) => { q.push((e) => e ? no(Error(e)) : ok(0)); wk.postMessage(m, t); });
-    wk.onmessage = (e) => q.shift()(e.data);
-    wk.onerror = (e) => { for (const f of q.splice(0)) f('worker ' + e.message); };
-    const gone = () => { wk.terminate(); opfs().then(d => d.removeEntry(name)).catch(() => {}); };
-    let open = true;
     try {
       const est = await navigator.storage.estimate();
       if ((est.quota || 0) - (est.usage || 0) < x.size) throw new Error('space');
-      await call(['open', name]);
-      return {
-        disk: true,
-        // b moves to the worker, empty after.
-        write: (b, at) => call(['write', b, at], [b.buffer]),
-        async close() {
-          await call(['close']);
-          open = false;
-          wk.terminate();
-          return new File([await (await (await opfs()).getFileHandle(name)).getFile()], x.save, { type: x.type });
-        },
-        drop() { open ? call(['close']).finally(gone).catch(() => {}) : gone(); },
-      };
+      return await diskSink(x);
     } catch (e) {
-      gone();
       if (String(e).includes('space') || x.size > memLimit) throw e;
     }
   }
